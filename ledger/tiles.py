@@ -1,0 +1,148 @@
+"""C2SP tlog-tiles coordinates and entry bundles (https://c2sp.org/tlog-tiles).
+
+A hash tile at level ``L``, index ``N`` holds the hashes of tree level ``8 * L`` with indices
+``256 * N`` to ``256 * N + W - 1``, concatenated (32 bytes each). A full tile has ``W = 256``
+and path ``tile/<L>/<N>``; a partial one ``tile/<L>/<N>.p/<W>``. ``<N>`` is written in groups
+of three digits, every group but the last prefixed with ``x`` (``1234067`` -> ``x001/x234/067``).
+An entry bundle ``tile/entries/<N>[.p/<W>]`` holds entries ``256 * N`` onwards, each as a
+big-endian uint16 length followed by that many bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from ledger.canonical import MAX_ENTRY_BYTES
+from ledger.errors import MalformedInput
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT
+ENTRIES = -1
+"""The ``level`` of an entry bundle in a :class:`TileId`."""
+
+
+@dataclass(frozen=True, order=True)
+class TileId:
+    """One tile: ``level`` (or :data:`ENTRIES`), ``index`` and ``width`` (1..256)."""
+
+    level: int
+    index: int
+    width: int = TILE_WIDTH
+
+    @property
+    def is_partial(self) -> bool:
+        return self.width < TILE_WIDTH
+
+
+def encode_index(index: int) -> str:
+    """The ``<N>`` path element: three-digit groups, all but the last prefixed with ``x``."""
+    if index < 0:
+        raise MalformedInput(f"tile index {index} is negative")
+    groups = []
+    while True:
+        groups.append(f"{index % 1000:03d}")
+        index //= 1000
+        if index == 0:
+            break
+    groups.reverse()
+    return "/".join([f"x{g}" for g in groups[:-1]] + [groups[-1]])
+
+
+def tile_path(tile: TileId) -> str:
+    """The tlog-tiles path of ``tile`` (inverse of :func:`parse_tile_path`)."""
+    if not 1 <= tile.width <= TILE_WIDTH:
+        raise MalformedInput(f"tile width {tile.width} is outside 1..{TILE_WIDTH}")
+    if tile.level < ENTRIES:
+        raise MalformedInput(f"tile level {tile.level} is invalid")
+    level = "entries" if tile.level == ENTRIES else str(tile.level)
+    path = f"tile/{level}/{encode_index(tile.index)}"
+    if tile.is_partial:
+        path += f".p/{tile.width}"
+    return path
+
+
+_PATH_RE = re.compile(
+    r"tile/(?P<level>entries|0|[1-9][0-9]{0,2})/(?P<index>(?:x[0-9]{3}/)*[0-9]{3})"
+    r"(?:\.p/(?P<width>[1-9][0-9]{0,2}))?"
+)
+
+
+def parse_tile_path(path: str) -> TileId:
+    """Parse a tlog-tiles path, refusing every non-canonical spelling."""
+    m = _PATH_RE.fullmatch(path)
+    if m is None:
+        raise MalformedInput(f"malformed tile path {path!r}")
+    groups = m.group("index").split("/")
+    if len(groups) > 1 and groups[0] == "x000":
+        raise MalformedInput(f"malformed tile path {path!r}: leading zero group")
+    index = int("".join(g.lstrip("x") for g in groups))
+    width = int(m.group("width")) if m.group("width") else TILE_WIDTH
+    if width >= TILE_WIDTH:
+        raise MalformedInput(f"malformed tile path {path!r}: partial width {width} >= 256")
+    level = ENTRIES if m.group("level") == "entries" else int(m.group("level"))
+    return TileId(level, index, width)
+
+
+def tiles_for_size(size: int) -> Iterator[TileId]:
+    """Every hash tile and entry bundle of a tree of ``size`` leaves, lowest level first."""
+    yield from _row(ENTRIES, size)
+    level = 0
+    while size >> (TILE_HEIGHT * level):
+        yield from _row(level, size >> (TILE_HEIGHT * level))
+        level += 1
+
+
+def _row(level: int, count: int) -> Iterator[TileId]:
+    full, rest = divmod(count, TILE_WIDTH)
+    for n in range(full):
+        yield TileId(level, n)
+    if rest:
+        yield TileId(level, full, rest)
+
+
+def encode_entry_bundle(entries: Sequence[bytes]) -> bytes:
+    """tlog-tiles entry bundle: each entry as a big-endian uint16 length and its bytes."""
+    if not 1 <= len(entries) <= TILE_WIDTH:
+        raise MalformedInput(f"an entry bundle holds 1..256 entries, not {len(entries)}")
+    out = bytearray()
+    for e in entries:
+        if len(e) > MAX_ENTRY_BYTES:
+            raise MalformedInput(f"entry of {len(e)} bytes does not fit a bundle")
+        out += len(e).to_bytes(2, "big")
+        out += e
+    return bytes(out)
+
+
+def decode_entry_bundle(data: bytes) -> list[bytes]:
+    """Inverse of :func:`encode_entry_bundle`; refuses truncated or trailing bytes."""
+    entries: list[bytes] = []
+    pos = 0
+    view = memoryview(data)
+    while pos < len(data):
+        if pos + 2 > len(data):
+            raise MalformedInput(f"entry bundle truncated in a length prefix at byte {pos}")
+        n = int.from_bytes(view[pos : pos + 2], "big")
+        pos += 2
+        if pos + n > len(data):
+            raise MalformedInput(f"entry bundle truncated: entry {len(entries)} wants {n} bytes")
+        entries.append(bytes(view[pos : pos + n]))
+        pos += n
+    if len(entries) > TILE_WIDTH:
+        raise MalformedInput(f"entry bundle holds {len(entries)} entries, more than 256")
+    return entries
+
+
+def encode_hash_tile(hashes: Sequence[bytes]) -> bytes:
+    """A hash tile: the hashes concatenated."""
+    if not 1 <= len(hashes) <= TILE_WIDTH:
+        raise MalformedInput(f"a hash tile holds 1..256 hashes, not {len(hashes)}")
+    return b"".join(hashes)
+
+
+def decode_hash_tile(data: bytes, width: int) -> list[bytes]:
+    """Split a hash tile of ``width`` hashes; refuses any other length."""
+    if len(data) != 32 * width:
+        raise MalformedInput(f"hash tile is {len(data)} bytes, want {32 * width}")
+    return [data[i : i + 32] for i in range(0, len(data), 32)]
