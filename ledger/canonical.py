@@ -2,7 +2,7 @@
 
 :func:`canonicalize` is the only way the ledger turns a JSON value into bytes. It has a fast
 path: for the values ledger entries actually hold (objects, arrays, strings, booleans, null and
-integers of magnitude at most 2**53) ``json.dumps`` with sorted keys, no whitespace and no ASCII
+integers of magnitude at most 2**53 - 1) ``json.dumps`` with sorted keys, no whitespace and no ASCII
 escaping produces exactly the RFC 8785 bytes, *provided* no object key contains a character at
 or above U+D800 (RFC 8785 §3.2.3 sorts keys by UTF-16 code units, Python by code points, and the
 two orders differ only there). Anything else — floats, big integers, such keys, lone
@@ -22,7 +22,7 @@ from ledger.errors import EntryTooLarge, MalformedInput
 #: Largest entry body the tlog-tiles entry bundle format can carry (uint16 length prefix).
 MAX_ENTRY_BYTES = 65_535
 
-_MAX_SAFE_INT = 2**53
+_MAX_SAFE_INT = 2**53 - 1  # the I-JSON range rfc8785 accepts
 _encoder = json.JSONEncoder(
     ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
 )

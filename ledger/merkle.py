@@ -162,9 +162,7 @@ def _check_hash(name: str, value: bytes) -> None:
         raise VerificationFailed("proof", f"{name} is {len(value)} bytes, want {HASH_SIZE}")
 
 
-def root_from_inclusion_proof(
-    index: int, size: int, leaf: bytes, proof: Sequence[bytes]
-) -> bytes:
+def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """RFC 9162 §2.1.3.2 steps 1-5: the root implied by an inclusion proof."""
     if not 0 <= index < size:
         raise VerificationFailed("inclusion", f"leaf index {index} is outside tree size {size}")

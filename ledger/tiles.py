@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from ledger.canonical import MAX_ENTRY_BYTES
 from ledger.errors import MalformedInput
+from ledger.merkle import node_hash
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
@@ -146,3 +148,61 @@ def decode_hash_tile(data: bytes, width: int) -> list[bytes]:
     if len(data) != 32 * width:
         raise MalformedInput(f"hash tile is {len(data)} bytes, want {32 * width}")
     return [data[i : i + 32] for i in range(0, len(data), 32)]
+
+
+class TileFetcher(Protocol):
+    """Returns the hashes of one hash tile (level >= 0) of some stored or exported log."""
+
+    def read_tile(self, tile: TileId) -> list[bytes]: ...
+
+
+class TileHashReader:
+    """A :class:`ledger.merkle.HashReader` over the hash tiles of a tree of ``size`` leaves.
+
+    A node at tree level ``l`` is folded from the hashes at level ``8 * (l // 8)``, which are
+    one tile row; so any node costs at most one or two tile reads, and a proof or root at
+    most ``2 * ceil(log256(size))`` tiles. Tiles are cached per reader.
+    """
+
+    def __init__(self, fetcher: TileFetcher, size: int) -> None:
+        self._fetcher = fetcher
+        self._size = size
+        self._cache: dict[TileId, list[bytes]] = {}
+
+    def _tile_for(self, tile_level: int, index: int) -> TileId:
+        count = self._size >> (TILE_HEIGHT * tile_level)
+        n = index // TILE_WIDTH
+        if index >= count:
+            raise MalformedInput(
+                f"hash {index} at tile level {tile_level} is beyond tree size {self._size}"
+            )
+        width = min(TILE_WIDTH, count - n * TILE_WIDTH)
+        return TileId(tile_level, n, width)
+
+    def _hash_at(self, tile_level: int, index: int) -> bytes:
+        tile = self._tile_for(tile_level, index)
+        hashes = self._cache.get(tile)
+        if hashes is None:
+            hashes = self._fetcher.read_tile(tile)
+            if len(hashes) != tile.width:
+                raise MalformedInput(
+                    f"{tile_path(tile)} holds {len(hashes)} hashes, want {tile.width}"
+                )
+            self._cache[tile] = hashes
+        return hashes[index % TILE_WIDTH]
+
+    def read_nodes(self, nodes: Sequence[tuple[int, int]]) -> list[bytes]:
+        out = []
+        for level, index in nodes:
+            tile_level, rest = divmod(level, TILE_HEIGHT)
+            span = 1 << rest
+            row = [self._hash_at(tile_level, i) for i in range(index * span, (index + 1) * span)]
+            out.append(_fold_perfect(row))
+        return out
+
+
+def _fold_perfect(row: list[bytes]) -> bytes:
+    """Root of a perfect subtree from its 2**k bottom hashes."""
+    while len(row) > 1:
+        row = [node_hash(row[i], row[i + 1]) for i in range(0, len(row), 2)]
+    return row[0]
