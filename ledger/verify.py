@@ -1,0 +1,647 @@
+"""Verification of a whole log, one case, or one entry, over any :class:`LogSource`.
+
+A source is the live database (:class:`ledger.store.sql.SqlLedger`) or an export folder
+(:class:`ledger.store.export.ExportSource`); the checks are the same. The auditor supplies the
+trust anchor: the log's *initial* public key (``name+hash+base64``). Key rotations are followed
+through the log's own ``log_key.rotate`` entries.
+
+Full verification streams the log once, in bounded memory, and stops at the first fault. For
+each entry, in order:
+
+1. ``stored-hash``   the stored leaf hash (database column or level-0 tile) is the hash of the body
+2. ``entry-format``  the body parses, is RFC 8785 canonical, and has every field
+3. ``sequence``      the body's ``seq`` is its position (catches deleted, inserted, swapped rows)
+4. ``prev-chain``    ``prev`` is the leaf hash of the entry before
+5. ``case-chain``    ``case_prev`` is the leaf hash of the case's previous entry
+6. ``key-registry``  actor key and log key events are consistent
+7. ``statement``     a signed statement verifies against the registry as it stood then
+8. ``tile``          every completed tree node at level 8, 16, ... equals its stored tile hash
+9. ``checkpoint``    each published checkpoint of this size has the recomputed root, and
+   ``checkpoint-signature``: is signed by the log key in force (both keys across a rotation)
+
+Then: ``truncated`` (the log holds fewer entries than its latest checkpoint),
+``unsigned-entries`` (entries no checkpoint covers), and ``consistency`` (the log's root at
+the size of the auditor's trusted checkpoint equals that checkpoint's root, and the log did not
+shrink).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from ledger.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
+from ledger.commitments import Opening, check_opening
+from ledger.entry import ZERO_HASH, Entry, parse_entry, parse_time
+from ledger.errors import (
+    LedgerError,
+    MalformedInput,
+    StatementRejected,
+    UnknownKey,
+    VerificationFailed,
+)
+from ledger.keys import LOG_KEY_ROTATE, KeyRegistry, LogKeyHistory
+from ledger.merkle import (
+    EMPTY_ROOT,
+    CompactRange,
+    inclusion_proof,
+    leaf_hash,
+    verify_inclusion,
+)
+from ledger.note import Verifier, Verifiers
+from ledger.statements import verify_statement
+from ledger.tiles import ENTRIES, TILE_HEIGHT, TILE_WIDTH, TileHashReader, TileId
+
+
+class LogSource(Protocol):
+    """What verification reads: checkpoints, hash tiles, entry bundles, case index."""
+
+    def latest_checkpoint_note(self) -> str: ...
+
+    def checkpoint_notes(self) -> Iterator[str]:
+        """Every published checkpoint, in increasing tree size."""
+        ...
+
+    def read_tile(self, tile: TileId) -> list[bytes]: ...
+
+    def read_bundle(self, tile: TileId) -> list[bytes]: ...
+
+    def stored_entry_count(self) -> int: ...
+
+    def case_seqs(self, case_id: str | None) -> list[int]: ...
+
+    def stored_openings(self) -> Iterator[tuple[int, str, Opening]]:
+        """Openings the source holds, ordered by seq (an export may hold none)."""
+        ...
+
+
+@dataclass
+class Report:
+    """What a successful verification covered."""
+
+    origin: str
+    tree_size: int
+    root_hash: bytes
+    entries: int = 0
+    checkpoints: int = 0
+    statements: int = 0
+    openings: int = 0
+    cases: int = 0
+    log_keys: list[str] = field(default_factory=list)
+
+
+class _Leaf(NamedTuple):
+    """What the sequential checks need of one entry, after the per-entry checks."""
+
+    leaf: bytes
+    prev: bytes
+    case_id: str | None
+    case_prev: bytes | None
+    entry: Entry | None  # kept only for log-level and statement-bearing entries
+
+
+def _fail(check: str, message: str, seq: int | None, case_id: str | None = None) -> None:
+    raise VerificationFailed(check, message, seq=seq, case_id=case_id)
+
+
+def check_bundle(start: int, bodies: list[bytes], stored: list[bytes]) -> list[_Leaf]:
+    """Steps 1-3 for the entries of one bundle: independent of every other bundle."""
+    out: list[_Leaf] = []
+    for i, body in enumerate(bodies):
+        seq = start + i
+        leaf = leaf_hash(body)
+        # (1) stored-hash
+        want = stored[i] if i < len(stored) else b""
+        if leaf != want:
+            _fail(
+                "stored-hash",
+                f"body hashes to {leaf.hex()}, stored leaf hash is {want.hex() or 'missing'}",
+                seq,
+            )
+        # (2) entry-format
+        try:
+            entry = parse_entry(body)
+        except MalformedInput as exc:
+            _fail("entry-format", str(exc), seq)
+        # (3) sequence
+        if entry.seq != seq:
+            what = "missing or moved" if entry.seq > seq else "duplicated or moved"
+            _fail(
+                "sequence",
+                f"position {seq} holds the body of entry {entry.seq}: entry {seq} is {what}",
+                seq,
+                entry.case_id,
+            )
+        keep = entry.case_id is None or entry.statement is not None
+        out.append(_Leaf(leaf, entry.prev, entry.case_id, entry.case_prev, entry if keep else None))
+    return out
+
+
+class _Checkpoints:
+    """Walks the published checkpoints alongside the entry stream."""
+
+    def __init__(self, notes: Iterator[str], size: int) -> None:
+        self._notes = notes
+        self._final_size = size
+        self._next: tuple[Checkpoint, str] | None = None
+        self._last_size = -1
+        self.count = 0
+        self.last_note: str | None = None
+        self._advance()
+
+    def _advance(self) -> None:
+        note = next(self._notes, None)
+        if note is None:
+            self._next = None
+            return
+        text, sep, _ = note.partition("\n\n")
+        if not sep:
+            _fail("checkpoint", "a published checkpoint is not a signed note", None)
+        cp = parse_checkpoint(text + "\n")
+        if cp.size <= self._last_size:
+            _fail(
+                "checkpoint",
+                f"published checkpoints out of order: size {cp.size} after {self._last_size}",
+                None,
+            )
+        if cp.size > self._final_size:
+            _fail(
+                "checkpoint",
+                f"a published checkpoint has size {cp.size}, beyond the latest "
+                f"checkpoint's size {self._final_size}",
+                None,
+            )
+        self._last_size = cp.size
+        self._next = (cp, note)
+
+    def due(self, size: int) -> Iterator[tuple[Checkpoint, str]]:
+        while self._next is not None and self._next[0].size == size:
+            yield self._next
+            self.count += 1
+            self.last_note = self._next[1]
+            self._advance()
+
+
+def check_checkpoint_signatures(
+    note: str, required: Iterable[str], origin: str, size: int
+) -> Checkpoint:
+    """A checkpoint must carry a valid signature by every key in ``required``."""
+    keys = sorted(set(required))
+    try:
+        verifiers = Verifiers([Verifier.from_vkey(k) for k in keys])
+        cp, opened = open_checkpoint(note, verifiers, origin=origin)
+    except UnknownKey as exc:
+        raise VerificationFailed(
+            "checkpoint-signature",
+            f"checkpoint of size {size}: {exc}; want a signature by {', '.join(keys)}",
+        ) from exc
+    except VerificationFailed as exc:
+        raise VerificationFailed(
+            "checkpoint-signature", f"checkpoint of size {size}: {exc.detail}"
+        ) from exc
+    signed = {v.vkey for v in opened.verified}
+    missing = [k for k in keys if k not in signed]
+    if missing:
+        _fail(
+            "checkpoint-signature",
+            f"checkpoint of size {size} lacks a signature by {', '.join(missing)}",
+            None,
+        )
+    return cp
+
+
+class _Sequential:
+    """Steps 4-9: the checks that need the entries before."""
+
+    def __init__(
+        self,
+        source: LogSource,
+        initial_key: str,
+        latest: Checkpoint,
+        trusted: tuple[Checkpoint, str] | None,
+    ) -> None:
+        self.source = source
+        self.latest = latest
+        self.trusted = trusted
+        self.registry = KeyRegistry()
+        self.log_keys = LogKeyHistory(initial_key)
+        self.tree = CompactRange()
+        self.prev = ZERO_HASH
+        self.case_heads: dict[str, bytes] = {}
+        self.nonces: set[tuple[str, str]] = set()
+        self.statements = 0
+        self.checkpoints = _Checkpoints(source.checkpoint_notes(), latest.size)
+        self.tiles: dict[int, tuple[int, list[bytes]]] = {}
+        self.openings = source.stored_openings()
+        self.next_opening = next(self.openings, None)
+        self.opened = 0
+        self._check_size(0)
+
+    def feed(self, seq: int, item: _Leaf) -> None:
+        # (4) prev-chain
+        if item.prev != self.prev:
+            _fail(
+                "prev-chain",
+                f"prev is {item.prev.hex()}, want leaf hash of entry {seq - 1} {self.prev.hex()}",
+                seq,
+                item.case_id,
+            )
+        # (5) case-chain
+        if item.case_id is not None:
+            want = self.case_heads.get(item.case_id)
+            if item.case_prev != want:
+                _fail(
+                    "case-chain",
+                    f"case_prev is {item.case_prev.hex() if item.case_prev else 'null'}, "
+                    f"want {want.hex() if want else 'null (first entry of the case)'}",
+                    seq,
+                    item.case_id,
+                )
+            self.case_heads[item.case_id] = item.leaf
+        elif item.case_prev is not None:
+            _fail("case-chain", "a log-level entry must have case_prev null", seq)
+        entry = item.entry
+        if entry is not None:
+            # (6) key-registry
+            self.registry.apply(entry)
+            self.log_keys.apply(entry)
+            # (7) statement
+            if entry.statement is not None:
+                self._check_statement(entry)
+        self._check_openings(seq, entry, item)
+        self.prev = item.leaf
+        # (8) tile
+        for level, index, node in self.tree.append(item.leaf):
+            if level and level % TILE_HEIGHT == 0:
+                self._check_tile_hash(level // TILE_HEIGHT, index, node, seq)
+        # (9) checkpoint
+        self._check_size(seq + 1)
+
+    def _check_statement(self, entry: Entry) -> None:
+        assert entry.statement is not None
+        if entry.case_id is None:
+            _fail("statement", "a statement outside any case", entry.seq)
+        assert entry.case_id is not None
+        try:
+            stmt = verify_statement(
+                entry.statement,
+                self.registry,
+                case_id=entry.case_id,
+                step=entry.event,
+                at=parse_time(entry.time),
+                seen_nonce=lambda issuer, nonce: (issuer, nonce) in self.nonces,
+            )
+        except StatementRejected as exc:
+            raise VerificationFailed(
+                "statement", f"{exc.reason}: {exc}", seq=entry.seq, case_id=entry.case_id
+            ) from exc
+        except LedgerError as exc:
+            raise VerificationFailed(
+                "statement", str(exc), seq=entry.seq, case_id=entry.case_id
+            ) from exc
+        self.nonces.add((stmt.issuer, stmt.nonce))
+        self.statements += 1
+
+    def _check_openings(self, seq: int, entry: Entry | None, item: _Leaf) -> None:
+        while self.next_opening is not None and self.next_opening[0] == seq:
+            _, name, opening = self.next_opening
+            commitments = entry.commitments if entry is not None else None
+            if commitments is None:
+                # The entry was not kept; re-read it (openings are rare).
+                tile = TileId(ENTRIES, seq // TILE_WIDTH, TILE_WIDTH)
+                body = self._bundle_entry(tile, seq)
+                commitments = parse_entry(body).commitments
+            if name not in commitments:
+                _fail("commitment-opening", f"opening for unknown field {name!r}", seq)
+            try:
+                check_opening(commitments[name], opening)
+            except VerificationFailed as exc:
+                raise VerificationFailed(
+                    "commitment-opening", f"field {name!r}: {exc.detail}", seq=seq
+                ) from exc
+            self.opened += 1
+            self.next_opening = next(self.openings, None)
+        if self.next_opening is not None and self.next_opening[0] < seq:
+            _fail("commitment-opening", "openings are not ordered by seq", self.next_opening[0])
+
+    def _bundle_entry(self, tile: TileId, seq: int) -> bytes:
+        size = self.latest.size
+        width = min(TILE_WIDTH, size - tile.index * TILE_WIDTH)
+        bodies = self.source.read_bundle(TileId(ENTRIES, tile.index, width))
+        return bodies[seq % TILE_WIDTH]
+
+    def _check_tile_hash(self, tile_level: int, index: int, node: bytes, seq: int) -> None:
+        n = index // TILE_WIDTH
+        cached = self.tiles.get(tile_level)
+        if cached is None or cached[0] != n:
+            count = self.latest.size >> (TILE_HEIGHT * tile_level)
+            width = min(TILE_WIDTH, count - n * TILE_WIDTH)
+            cached = (n, self.source.read_tile(TileId(tile_level, n, width)))
+            self.tiles[tile_level] = cached
+        hashes = cached[1]
+        got = hashes[index % TILE_WIDTH] if index % TILE_WIDTH < len(hashes) else b""
+        if got != node:
+            _fail(
+                "tile",
+                f"tile level {tile_level} hash {index} is {got.hex() or 'missing'}, "
+                f"the entries give {node.hex()}",
+                seq,
+            )
+
+    def _check_size(self, size: int) -> None:
+        root = self.tree.root() if size else EMPTY_ROOT
+        for cp, note in self.checkpoints.due(size):
+            if cp.root_hash != root:
+                _fail(
+                    "checkpoint",
+                    f"checkpoint of size {size} has root {cp.root_hash.hex()}, "
+                    f"the entries give {root.hex()}",
+                    size - 1 if size else None,
+                )
+            check_checkpoint_signatures(
+                note, self.log_keys.keys_for_checkpoint(size), self.latest.origin, size
+            )
+        if self.trusted is not None and self.trusted[0].size == size:
+            cp, note = self.trusted
+            if cp.root_hash != root:
+                _fail(
+                    "consistency",
+                    f"your trusted checkpoint of size {size} has root {cp.root_hash.hex()}, "
+                    f"but the log's root at that size is {root.hex()}: the log forked",
+                    size - 1 if size else None,
+                )
+            check_checkpoint_signatures(
+                note, self.log_keys.keys_for_checkpoint(size), self.latest.origin, size
+            )
+
+
+def _read_latest(source: LogSource) -> tuple[Checkpoint, str]:
+    note = source.latest_checkpoint_note()
+    text, sep, _ = note.partition("\n\n")
+    if not sep:
+        raise VerificationFailed("checkpoint", "the latest checkpoint is not a signed note")
+    return parse_checkpoint(text + "\n"), note
+
+
+def _bundles(source: LogSource, size: int) -> Iterator[tuple[int, list[bytes], list[bytes]]]:
+    for n in range((size + TILE_WIDTH - 1) // TILE_WIDTH):
+        width = min(TILE_WIDTH, size - n * TILE_WIDTH)
+        bodies = source.read_bundle(TileId(ENTRIES, n, width))
+        stored = source.read_tile(TileId(0, n, width))
+        if len(bodies) < width:
+            # Check what is there first: a deleted row shows up as a sequence fault.
+            check_bundle(n * TILE_WIDTH, bodies, stored)
+            end = n * TILE_WIDTH + len(bodies)
+            _fail(
+                "truncated", f"the log ends at entry {end - 1}, its checkpoint covers {size}", end
+            )
+        yield n * TILE_WIDTH, bodies[:width], stored
+
+
+def verify_log(
+    source: LogSource,
+    initial_key: str,
+    *,
+    trusted_checkpoint: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    workers: int = 1,
+    bundle_reader: Callable[[int, int], list[_Leaf]] | None = None,
+) -> Report:
+    """Full verification (steps 1-9, then truncation, coverage and consistency).
+
+    ``initial_key`` is the verifier key the log started with. ``trusted_checkpoint`` is a
+    signed checkpoint the auditor kept from before. ``workers > 1`` runs steps 1-3 in that many
+    processes through ``bundle_reader`` (a picklable function of ``(start, width)``).
+    """
+    latest, latest_note = _read_latest(source)
+    trusted = None
+    if trusted_checkpoint is not None:
+        text, sep, _ = trusted_checkpoint.partition("\n\n")
+        if not sep:
+            raise MalformedInput("the trusted checkpoint is not a signed note")
+        trusted = (parse_checkpoint(text + "\n"), trusted_checkpoint)
+        if trusted[0].origin != latest.origin:
+            _fail(
+                "consistency",
+                f"trusted checkpoint is for origin {trusted[0].origin!r}, "
+                f"this log is {latest.origin!r}",
+                None,
+            )
+        if trusted[0].size > latest.size:
+            _fail(
+                "consistency",
+                f"the log shrank: your trusted checkpoint has size {trusted[0].size}, "
+                f"the log's latest has {latest.size}",
+                latest.size,
+            )
+    state = _Sequential(source, initial_key, latest, trusted)
+    size = latest.size
+    chunks: Iterable[tuple[int, list[_Leaf]]]
+    if workers > 1 and bundle_reader is not None:
+        chunks = _parallel_chunks(bundle_reader, size, workers)
+    else:
+        chunks = ((start, check_bundle(start, b, s)) for start, b, s in _bundles(source, size))
+    done = 0
+    for start, leaves in chunks:
+        for i, item in enumerate(leaves):
+            state.feed(start + i, item)
+        done += len(leaves)
+        if progress is not None:
+            progress(len(leaves))
+    if done != size:
+        _fail("truncated", f"the log holds {done} entries, its checkpoint covers {size}", done)
+    stored = source.stored_entry_count()
+    if stored > size:
+        _fail(
+            "unsigned-entries",
+            f"the log holds {stored} entries but its latest checkpoint covers only {size}",
+            size,
+        )
+    # (9) for the latest checkpoint too, when it is not the last published one.
+    if state.checkpoints.last_note != latest_note:
+        if state.tree.root() != latest.root_hash and size:
+            _fail(
+                "checkpoint",
+                f"the latest checkpoint's root {latest.root_hash.hex()} is not "
+                f"the root of the entries {state.tree.root().hex()}",
+                size - 1,
+            )
+        check_checkpoint_signatures(
+            latest_note, state.log_keys.keys_for_checkpoint(size), latest.origin, size
+        )
+    if next(state.openings, None) is not None or state.next_opening is not None:
+        pending = state.next_opening
+        _fail(
+            "commitment-opening",
+            "an opening names an entry beyond the log",
+            pending[0] if pending else None,
+        )
+    return Report(
+        origin=latest.origin,
+        tree_size=size,
+        root_hash=latest.root_hash,
+        entries=size,
+        checkpoints=state.checkpoints.count,
+        statements=state.statements,
+        openings=state.opened,
+        cases=len(state.case_heads),
+        log_keys=[k for k, _ in state.log_keys.history],
+    )
+
+
+def _parallel_chunks(
+    reader: Callable[[int, int], list[_Leaf]], size: int, workers: int
+) -> Iterator[tuple[int, list[_Leaf]]]:
+    """Steps 1-3 in ``workers`` processes, results consumed in order (bounded by imap)."""
+    step = TILE_WIDTH * 16
+    jobs = [(start, min(step, size - start)) for start in range(0, size, step)]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        for (start, _), leaves in zip(
+            jobs, pool.imap(_call_reader, [(reader, j) for j in jobs]), strict=True
+        ):
+            yield start, leaves
+
+
+def _call_reader(
+    args: tuple[Callable[[int, int], list[_Leaf]], tuple[int, int]],
+) -> list[_Leaf]:
+    reader, (start, count) = args
+    return reader(start, count)
+
+
+@dataclass
+class CaseReport:
+    """What a case verification covered."""
+
+    case_id: str
+    tree_size: int
+    entries: list[Entry]
+
+
+def verify_entries_included(
+    source: LogSource,
+    initial_key: str,
+    seqs: list[int],
+) -> tuple[Checkpoint, list[Entry]]:
+    """Each of ``seqs`` is in the tree of the latest checkpoint (RFC 9162 §2.1.3.2).
+
+    The checkpoint's signature is checked against the log key in force at its size, which is
+    folded from the log-level entries (themselves checked for inclusion).
+    """
+    latest, note = _read_latest(source)
+    size = latest.size
+    reader = TileHashReader(source, size)
+    cache: dict[int, list[bytes]] = {}
+
+    def body_at(seq: int) -> bytes:
+        n = seq // TILE_WIDTH
+        if n not in cache:
+            width = min(TILE_WIDTH, size - n * TILE_WIDTH)
+            cache.clear()
+            cache[n] = source.read_bundle(TileId(ENTRIES, n, width))
+        bodies = cache[n]
+        if seq % TILE_WIDTH >= len(bodies):
+            _fail("truncated", f"entry {seq} is missing from the log", seq)
+        return bodies[seq % TILE_WIDTH]
+
+    def included(seq: int) -> Entry:
+        if not 0 <= seq < size:
+            _fail("inclusion", f"entry {seq} is outside the log's tree of size {size}", seq)
+        body = body_at(seq)
+        try:
+            verify_inclusion(
+                seq, size, leaf_hash(body), inclusion_proof(reader, seq, size), latest.root_hash
+            )
+        except VerificationFailed as exc:
+            raise VerificationFailed("inclusion", exc.detail, seq=seq) from exc
+        try:
+            entry = parse_entry(body)
+        except MalformedInput as exc:
+            raise VerificationFailed("entry-format", str(exc), seq=seq) from exc
+        if entry.seq != seq:
+            _fail("sequence", f"position {seq} holds the body of entry {entry.seq}", seq)
+        return entry
+
+    keys = LogKeyHistory(initial_key)
+    for seq in source.case_seqs(None):
+        entry = included(seq)
+        if entry.event == LOG_KEY_ROTATE:
+            keys.apply(entry)
+    check_checkpoint_signatures(note, keys.keys_for_checkpoint(size), latest.origin, size)
+    return latest, [included(s) for s in seqs]
+
+
+def verify_case(source: LogSource, initial_key: str, case_id: str) -> CaseReport:
+    """One case: every entry included under the latest checkpoint, and its ``case_prev`` chain.
+
+    Statements in the case are checked against the actor key registry folded from the
+    log-level entries before each of them.
+    """
+    seqs = source.case_seqs(case_id)
+    if not seqs:
+        raise MalformedInput(f"the log has no entries for case {case_id!r}")
+    latest, case_entries = verify_entries_included(source, initial_key, seqs)
+    _, log_entries = verify_entries_included(source, initial_key, source.case_seqs(None))
+    check_case_chain(case_entries)
+    _check_case_statements(case_entries, log_entries)
+    return CaseReport(case_id, latest.size, case_entries)
+
+
+def check_case_chain(case_entries: list[Entry]) -> None:
+    """Each entry's ``case_prev`` is the leaf hash of the case's entry before it."""
+    want: bytes | None = None
+    for entry in case_entries:
+        if entry.case_prev != want:
+            _fail(
+                "case-chain",
+                f"case_prev is {entry.case_prev.hex() if entry.case_prev else 'null'}, "
+                f"want {want.hex() if want else 'null (first entry of the case)'}",
+                entry.seq,
+                entry.case_id,
+            )
+        want = leaf_hash(entry.body)
+
+
+def _check_case_statements(case_entries: list[Entry], log_entries: list[Entry]) -> None:
+    registry = KeyRegistry()
+    pending = iter(log_entries)
+    nxt = next(pending, None)
+    nonces: set[tuple[str, str]] = set()
+    for entry in case_entries:
+        while nxt is not None and nxt.seq < entry.seq:
+            registry.apply(nxt)
+            nxt = next(pending, None)
+        if entry.statement is None:
+            continue
+        assert entry.case_id is not None
+        try:
+            stmt = verify_statement(
+                entry.statement,
+                registry,
+                case_id=entry.case_id,
+                step=entry.event,
+                at=parse_time(entry.time),
+                seen_nonce=lambda issuer, nonce: (issuer, nonce) in nonces,
+            )
+        except StatementRejected as exc:
+            raise VerificationFailed(
+                "statement", f"{exc.reason}: {exc}", seq=entry.seq, case_id=entry.case_id
+            ) from exc
+        nonces.add((stmt.issuer, stmt.nonce))
+
+
+def verify_entry(source: LogSource, initial_key: str, seq: int) -> Entry:
+    """One entry: its inclusion under the latest signed checkpoint."""
+    _, found = verify_entries_included(source, initial_key, [seq])
+    return found[0]
+
+
+def check_openings(entry: Entry, opened: Mapping[str, Opening]) -> None:
+    """Each opening handed to an auditor matches the entry's commitment."""
+    for name, opening in opened.items():
+        if name not in entry.commitments:
+            _fail("commitment-opening", f"entry has no commitment named {name!r}", entry.seq)
+        check_opening(entry.commitments[name], opening)
