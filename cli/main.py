@@ -1,0 +1,39 @@
+"""The ``dozvil`` command: the root Typer app, mounting one group per area.
+
+``dozvil ledger …`` is :mod:`ledger.cli`, which an auditor can also run alone as
+``python -m ledger``; here its defaults come from :class:`runtime.settings.Settings`.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ledger import cli as ledger_cli
+from runtime.settings import Settings
+
+
+def build_app(settings: Settings) -> typer.Typer:
+    app = typer.Typer(
+        name="dozvil",
+        help="Dozvil: export-licence cases on Temporal, recorded in a verifiable ledger.",
+        no_args_is_help=True,
+    )
+    defaults = {
+        "db": settings.ledger_url,
+        "key_file": str(settings.key_path),
+        "origin": settings.log_origin,
+    }
+    app.add_typer(
+        ledger_cli.app,
+        name="ledger",
+        context_settings={"default_map": defaults},
+    )
+    return app
+
+
+def main() -> None:
+    build_app(Settings())()
+
+
+if __name__ == "__main__":
+    main()
