@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -151,7 +152,9 @@ def register(ledger: SqlLedger, actor_id: str, role: str) -> Ed25519PrivateKey:
     return key
 
 
-def finding(key: Ed25519PrivateKey, case: str = "UA-1", step: str = "review.security") -> dict:
+def finding(
+    key: Ed25519PrivateKey, case: str = "UA-1", step: str = "review.security"
+) -> dict[str, Any]:
     return sign_statement(
         key,
         issuer="sbu",
@@ -162,7 +165,7 @@ def finding(key: Ed25519PrivateKey, case: str = "UA-1", step: str = "review.secu
     )
 
 
-def review(statement: dict, key: str = "UA-1/review") -> AppendRequest:
+def review(statement: dict[str, Any], key: str = "UA-1/review") -> AppendRequest:
     return AppendRequest(
         idempotency_key=key,
         case_id="UA-1",
