@@ -32,7 +32,7 @@ def test_every_setting_is_documented_and_nothing_else() -> None:
 def test_documented_defaults_are_the_real_ones(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in Settings.model_fields:
         monkeypatch.delenv(f"DOZVIL_{name.upper()}", raising=False)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     for name, field in Settings.model_fields.items():
         shown = readme_rows()[f"DOZVIL_{name.upper()}"].strip("`").replace("(empty)", "")
         value = getattr(settings, name)
@@ -44,7 +44,7 @@ def test_derived_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DOZVIL_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("DOZVIL_DATABASE_URL", raising=False)
     monkeypatch.delenv("DOZVIL_LOG_KEY_FILE", raising=False)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.ledger_url == f"sqlite:///{tmp_path / 'ledger.db'}"
     assert settings.key_path == tmp_path / "log.key"
 
@@ -52,4 +52,4 @@ def test_derived_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_a_bad_origin_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOZVIL_LOG_ORIGIN", "two words")
     with pytest.raises(ValidationError, match="one non-empty line without spaces"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
