@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ledger.checkpoint import parse_checkpoint
 from ledger.entry import Actor, Entry
 from ledger.errors import LedgerError, MalformedInput, UnknownKey, VerificationFailed
 from ledger.keyfile import load_signer, load_verifier, write_signer
@@ -31,7 +32,7 @@ from ledger.keys import (
     register_data,
     revoke_data,
 )
-from ledger.merkle import verify_consistency, verify_inclusion
+from ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger.note import Signer, Verifiers, open_note
 from ledger.receipts import build_receipt, dumps_receipt, verify_receipt
 from ledger.store.export import ExportBundleChecker, ExportSource, export_log
@@ -286,8 +287,6 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
 
 
 def _leaf(entry: Entry) -> bytes:
-    from ledger.merkle import leaf_hash
-
     return leaf_hash(entry.body)
 
 
@@ -349,6 +348,77 @@ def append(
         return
     word = "already logged as" if result.replayed[0] else "appended"
     out.print(f"{word} entry {entry.seq}; checkpoint:")
+    out.print(result.checkpoint.note, highlight=False, end="")
+
+
+_BATCH_FIELDS = {
+    "idempotency_key",
+    "case_id",
+    "event",
+    "actor",
+    "from_state",
+    "to_state",
+    "data",
+    "confidential",
+    "statement",
+}
+
+
+def _batch_request(line_no: int, line: str) -> AppendRequest:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise MalformedInput(f"line {line_no}: not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise MalformedInput(f"line {line_no}: not a JSON object")
+    unknown = sorted(obj.keys() - _BATCH_FIELDS)
+    missing = sorted({"idempotency_key", "event", "actor"} - obj.keys())
+    if unknown or missing:
+        raise MalformedInput(f"line {line_no}: unknown fields {unknown}, missing {missing}")
+    actor = obj["actor"]
+    if not isinstance(actor, dict) or actor.keys() != {"id", "role"}:
+        raise MalformedInput(f'line {line_no}: actor must be {{"id", "role"}}')
+    return AppendRequest(
+        idempotency_key=obj["idempotency_key"],
+        case_id=obj.get("case_id"),
+        event=obj["event"],
+        actor=Actor(actor["id"], actor["role"]),
+        from_state=obj.get("from_state"),
+        to_state=obj.get("to_state"),
+        statement=obj.get("statement"),
+        data=obj.get("data", {}),
+        confidential=obj.get("confidential", {}),
+    )
+
+
+@app.command("append-batch")
+@handles_errors
+def append_batch(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="JSON lines, one request each ('-': stdin).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Append many entries in one transaction, covered by one checkpoint (all or nothing).
+
+    Each line: {"idempotency_key", "event", "actor": {"id", "role"}, and optionally
+    "case_id", "from_state", "to_state", "data", "confidential", "statement"}.
+    """
+    text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    requests = [
+        _batch_request(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()
+    ]
+    result = _cfg(ctx).ledger(signing=True).append_batch(requests)
+    if as_json:
+        _print_json(
+            {
+                "entries": [_entry_json(e) for e in result.entries],
+                "replayed": result.replayed,
+                "checkpoint": result.checkpoint.note,
+            }
+        )
+        return
+    fresh = result.replayed.count(False)
+    out.print(f"appended {fresh} entries ({len(requests) - fresh} already logged); checkpoint:")
     out.print(result.checkpoint.note, highlight=False, end="")
 
 
@@ -440,8 +510,6 @@ def verify(
 
 
 def _latest_size(source: LogSource) -> int:
-    from ledger.checkpoint import parse_checkpoint
-
     return parse_checkpoint(source.latest_checkpoint_note().partition("\n\n")[0] + "\n").size
 
 
@@ -507,10 +575,21 @@ def export(
 def checkpoint(
     ctx: typer.Context,
     size: Annotated[int | None, typer.Option(help="A published size (default: latest).")] = None,
+    list_all: Annotated[
+        bool, typer.Option("--list", help="List every published checkpoint (size, root).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Print the latest (or a given) signed checkpoint."""
+    """Print the latest (or a given) signed checkpoint, or list them all."""
     ledger = _cfg(ctx).ledger(signing=False)
+    if list_all:
+        for note in ledger.checkpoint_notes():
+            cp = parse_checkpoint(note.partition("\n\n")[0] + "\n")
+            if as_json:
+                sys.stdout.write(json.dumps({"tree_size": cp.size, "note": note}) + "\n")
+            else:
+                out.print(f"{cp.size:>10}  {_b64(cp.root_hash)}", highlight=False)
+        return
     signed = ledger.checkpoint_at(size) if size is not None else ledger.latest_checkpoint()
     if as_json:
         cp = signed.checkpoint

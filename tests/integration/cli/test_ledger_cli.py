@@ -193,3 +193,28 @@ def test_python_dash_m_ledger_runs_alone(tmp_path: Path) -> None:
     )
     assert done.returncode == 0
     assert "verify" in done.stdout
+
+
+def test_append_batch_is_all_or_nothing(cli: Cli, tmp_path: Path) -> None:
+    lines = [
+        {
+            "idempotency_key": f"B/{n}",
+            "case_id": "UA-9",
+            "event": "submit",
+            "actor": {"id": "officer-1", "role": "licensing_officer"},
+            "data": {"n": n},
+        }
+        for n in range(5)
+    ]
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    done = cli.json("append-batch", str(batch))
+    assert [e["seq"] for e in done["entries"]] == [0, 1, 2, 3, 4]  # type: ignore[attr-defined,index]
+    assert "cli.test/ledger\n5\n" in str(done["checkpoint"])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({**lines[0], "idempotency_key": "B/new"}) + '\n{"event": 1}\n')
+    refused = cli("append-batch", str(bad), code=2)
+    assert "line 2: unknown fields [], missing ['actor', 'idempotency_key']" in refused.stderr
+    assert cli.json("checkpoint")["tree_size"] == 5
+    listed = cli("checkpoint", "--list").stdout.split()
+    assert listed[0::2] == ["0", "5"]
