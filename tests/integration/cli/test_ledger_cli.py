@@ -209,7 +209,7 @@ def test_append_batch_is_all_or_nothing(cli: Cli, tmp_path: Path) -> None:
     batch = tmp_path / "batch.jsonl"
     batch.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     done = cli.json("append-batch", str(batch))
-    assert [e["seq"] for e in done["entries"]] == [0, 1, 2, 3, 4]  # type: ignore[attr-defined,index]
+    assert [e["seq"] for e in done["entries"]] == [0, 1, 2, 3, 4]  # type: ignore[attr-defined]
     assert "cli.test/ledger\n5\n" in str(done["checkpoint"])
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({**lines[0], "idempotency_key": "B/new"}) + '\n{"event": 1}\n')
