@@ -75,6 +75,7 @@ def export_log(
     tmp = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     try:
         size = _write(ledger, tmp, initial_key, with_openings, progress)
+        tmp.chmod(0o755)  # mkdtemp makes it private; an export is meant to be published
         os.replace(tmp, destination)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
