@@ -57,7 +57,8 @@ def range_nodes(start: int, end: int) -> list[Node]:
 
     For a range that is itself an RFC 9162 subtree (as every proof element is), the hash of the
     range is these nodes folded right to left with :func:`node_hash` (see :func:`fold_nodes`).
-    Nodes are returned left to right, larger first; there are at most ``2 * log2(end - start)``.
+    Nodes are returned left to right (for such a subtree range, larger first); there are at
+    most ``2 * log2(end - start)``.
     """
     nodes: list[Node] = []
     while start < end:
@@ -223,6 +224,11 @@ def verify_consistency(
     if old_size == 0:
         if proof:
             raise VerificationFailed("consistency", "proof must be empty from the empty tree")
+        if old_root != EMPTY_ROOT:
+            raise VerificationFailed(
+                "consistency",
+                f"computed old root {EMPTY_ROOT.hex()}, want {old_root.hex()}",
+            )
         return
     path = list(proof)
     if old_size & (old_size - 1) == 0:  # step 2: old size is a power of two

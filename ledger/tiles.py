@@ -23,6 +23,8 @@ TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
 ENTRIES = -1
 """The ``level`` of an entry bundle in a :class:`TileId`."""
+MAX_LEVEL = 63
+"""C2SP tlog-tiles: a hash tile's level is 0 to 63."""
 
 
 @dataclass(frozen=True, order=True)
@@ -56,8 +58,8 @@ def tile_path(tile: TileId) -> str:
     """The tlog-tiles path of ``tile`` (inverse of :func:`parse_tile_path`)."""
     if not 1 <= tile.width <= TILE_WIDTH:
         raise MalformedInput(f"tile width {tile.width} is outside 1..{TILE_WIDTH}")
-    if tile.level < ENTRIES:
-        raise MalformedInput(f"tile level {tile.level} is invalid")
+    if not ENTRIES <= tile.level <= MAX_LEVEL:
+        raise MalformedInput(f"tile level {tile.level} is outside 0..{MAX_LEVEL}")
     level = "entries" if tile.level == ENTRIES else str(tile.level)
     path = f"tile/{level}/{encode_index(tile.index)}"
     if tile.is_partial:
@@ -80,10 +82,14 @@ def parse_tile_path(path: str) -> TileId:
     if len(groups) > 1 and groups[0] == "x000":
         raise MalformedInput(f"malformed tile path {path!r}: leading zero group")
     index = int("".join(g.lstrip("x") for g in groups))
-    width = int(m.group("width")) if m.group("width") else TILE_WIDTH
-    if width >= TILE_WIDTH:
-        raise MalformedInput(f"malformed tile path {path!r}: partial width {width} >= 256")
+    width = TILE_WIDTH
+    if m.group("width"):
+        width = int(m.group("width"))
+        if width >= TILE_WIDTH:
+            raise MalformedInput(f"malformed tile path {path!r}: partial width {width} >= 256")
     level = ENTRIES if m.group("level") == "entries" else int(m.group("level"))
+    if level > MAX_LEVEL:
+        raise MalformedInput(f"malformed tile path {path!r}: level {level} > {MAX_LEVEL}")
     return TileId(level, index, width)
 
 
@@ -118,7 +124,9 @@ def encode_entry_bundle(entries: Sequence[bytes]) -> bytes:
 
 
 def decode_entry_bundle(data: bytes) -> list[bytes]:
-    """Inverse of :func:`encode_entry_bundle`; refuses truncated or trailing bytes."""
+    """Inverse of :func:`encode_entry_bundle`; refuses empty, truncated or trailing bytes."""
+    if not data:
+        raise MalformedInput("entry bundle is empty (tlog-tiles never serves an empty tile)")
     entries: list[bytes] = []
     pos = 0
     view = memoryview(data)
