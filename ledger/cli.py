@@ -48,7 +48,7 @@ keys_app = typer.Typer(help="The log key and the actor key registry.", invoke_wi
 app.add_typer(keys_app, name="keys")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one fault, one line, whatever the width
 
 P = ParamSpec("P")
 R = TypeVar("R")

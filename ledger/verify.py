@@ -143,7 +143,7 @@ class _Checkpoints:
     """Walks the published checkpoints alongside the entry stream."""
 
     def __init__(self, notes: Iterator[str], size: int) -> None:
-        self._notes = notes
+        self.notes = notes
         self._final_size = size
         self._next: tuple[Checkpoint, str] | None = None
         self._last_size = -1
@@ -152,7 +152,7 @@ class _Checkpoints:
         self._advance()
 
     def _advance(self) -> None:
-        note = next(self._notes, None)
+        note = next(self.notes, None)
         if note is None:
             self._next = None
             return
@@ -176,6 +176,10 @@ class _Checkpoints:
         self._last_size = cp.size
         self._next = (cp, note)
 
+    def is_due(self, size: int) -> bool:
+        """True when a published checkpoint of ``size`` is next."""
+        return self._next is not None and self._next[0].size == size
+
     def due(self, size: int) -> Iterator[tuple[Checkpoint, str]]:
         while self._next is not None and self._next[0].size == size:
             yield self._next
@@ -187,8 +191,12 @@ class _Checkpoints:
 def check_checkpoint_signatures(
     note: str, required: Iterable[str], origin: str, size: int
 ) -> Checkpoint:
-    """A checkpoint must carry a valid signature by every key in ``required``."""
+    """A checkpoint must carry a valid signature by every key in ``required``.
+
+    A fault names the checkpoint's last entry (``size - 1``), as a root fault does.
+    """
     keys = sorted(set(required))
+    seq = size - 1 if size else None
     try:
         verifiers = Verifiers([Verifier.from_vkey(k) for k in keys])
         cp, opened = open_checkpoint(note, verifiers, origin=origin)
@@ -196,10 +204,11 @@ def check_checkpoint_signatures(
         raise VerificationFailed(
             "checkpoint-signature",
             f"checkpoint of size {size}: {exc}; want a signature by {', '.join(keys)}",
+            seq=seq,
         ) from exc
     except VerificationFailed as exc:
         raise VerificationFailed(
-            "checkpoint-signature", f"checkpoint of size {size}: {exc.detail}"
+            "checkpoint-signature", f"checkpoint of size {size}: {exc.detail}", seq=seq
         ) from exc
     signed = {v.vkey for v in opened.verified}
     missing = [k for k in keys if k not in signed]
@@ -207,7 +216,7 @@ def check_checkpoint_signatures(
         _fail(
             "checkpoint-signature",
             f"checkpoint of size {size} lacks a signature by {', '.join(missing)}",
-            None,
+            seq,
         )
     return cp
 
@@ -238,6 +247,13 @@ class _Sequential:
         self.next_opening = next(self.openings, None)
         self.opened = 0
         self._check_size(0)
+
+    def close(self) -> None:
+        """Release the source's open readers (database cursors, files)."""
+        for reader in (self.checkpoints.notes, self.openings):
+            close = getattr(reader, "close", None)
+            if close is not None:
+                close()
 
     def feed(self, seq: int, item: _Leaf) -> None:
         # (4) prev-chain
@@ -351,6 +367,9 @@ class _Sequential:
             )
 
     def _check_size(self, size: int) -> None:
+        trusted_due = self.trusted is not None and self.trusted[0].size == size
+        if not trusted_due and not self.checkpoints.is_due(size):
+            return  # nothing to compare the root with at this size
         root = self.tree.root() if size else EMPTY_ROOT
         for cp, note in self.checkpoints.due(size):
             if cp.root_hash != root:
@@ -390,14 +409,32 @@ def _bundles(source: LogSource, size: int) -> Iterator[tuple[int, list[bytes], l
         width = min(TILE_WIDTH, size - n * TILE_WIDTH)
         bodies = source.read_bundle(TileId(ENTRIES, n, width))
         stored = source.read_tile(TileId(0, n, width))
+        start = n * TILE_WIDTH
         if len(bodies) < width:
             # Check what is there first: a deleted row shows up as a sequence fault.
-            check_bundle(n * TILE_WIDTH, bodies, stored)
-            end = n * TILE_WIDTH + len(bodies)
+            check_bundle(start, bodies, stored)
+            end = start + len(bodies)
+            if _entries_follow(source, n + 1, size):
+                _fail("sequence", f"entry {end} is missing: entries after it are present", end)
             _fail(
                 "truncated", f"the log ends at entry {end - 1}, its checkpoint covers {size}", end
             )
-        yield n * TILE_WIDTH, bodies[:width], stored
+        if len(bodies) > width:
+            check_bundle(start, bodies[:width], stored)
+            _fail(
+                "unsigned-entries",
+                f"bundle {n} holds {len(bodies)} entries, the checkpoint covers {width}",
+                start + width,
+            )
+        yield start, bodies, stored
+
+
+def _entries_follow(source: LogSource, n: int, size: int) -> bool:
+    """True when bundle ``n`` of the tree of ``size`` holds anything."""
+    if n * TILE_WIDTH >= size:
+        return False
+    width = min(TILE_WIDTH, size - n * TILE_WIDTH)
+    return bool(source.read_bundle(TileId(ENTRIES, n, width)))
 
 
 def verify_log(
@@ -437,6 +474,21 @@ def verify_log(
                 latest.size,
             )
     state = _Sequential(source, initial_key, latest, trusted)
+    try:
+        return _verify_stream(state, source, latest, latest_note, progress, workers, bundle_reader)
+    finally:
+        state.close()
+
+
+def _verify_stream(
+    state: _Sequential,
+    source: LogSource,
+    latest: Checkpoint,
+    latest_note: str,
+    progress: Callable[[int], None] | None,
+    workers: int,
+    bundle_reader: Callable[[int, int], list[_Leaf]] | None,
+) -> Report:
     size = latest.size
     chunks: Iterable[tuple[int, list[_Leaf]]]
     if workers > 1 and bundle_reader is not None:

@@ -205,10 +205,16 @@ class ExportSource:
         return decode_hash_tile(data, tile.width)
 
     def read_bundle(self, tile: TileId) -> list[bytes]:
+        """The bundle's entries. A corrupt bundle is read as far as it goes, and what is left
+        becomes one last (bad) entry, so verification names the first entry that is wrong."""
         path = self.root / tile_path(tile)
         if not path.is_file():
             return []
-        return decode_entry_bundle(path.read_bytes())
+        data = path.read_bytes()
+        try:
+            return decode_entry_bundle(data)
+        except MalformedInput:
+            return _decode_corrupt_bundle(data)
 
     def stored_entry_count(self) -> int:
         """An export holds exactly the entries its checkpoint covers (bundles past it are
@@ -243,6 +249,20 @@ class ExportSource:
             (self.root / "dozvil" / "manifest.json").read_text(encoding="utf-8")
         )
         return data
+
+
+def _decode_corrupt_bundle(data: bytes) -> list[bytes]:
+    entries: list[bytes] = []
+    pos = 0
+    while pos + 2 <= len(data):
+        n = int.from_bytes(data[pos : pos + 2], "big")
+        if pos + 2 + n > len(data):
+            break
+        entries.append(data[pos + 2 : pos + 2 + n])
+        pos += 2 + n
+    if pos < len(data):
+        entries.append(data[pos:])
+    return entries
 
 
 class ExportBundleChecker:
