@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -75,6 +76,18 @@ class LogSource(Protocol):
     def stored_openings(self) -> Iterator[tuple[int, str, Opening]]:
         """Openings the source holds, ordered by seq (an export may hold none)."""
         ...
+
+
+@contextmanager
+def snapshot_of(source: LogSource) -> Iterator[LogSource]:
+    """The source as of one moment. A live database keeps growing while it is verified; a
+    source that can (``SqlLedger.snapshot``) pins one consistent read for the whole check."""
+    pin = getattr(source, "snapshot", None)
+    if pin is None:
+        yield source
+        return
+    with pin() as pinned:
+        yield pinned
 
 
 @dataclass
@@ -452,6 +465,26 @@ def verify_log(
     signed checkpoint the auditor kept from before. ``workers > 1`` runs steps 1-3 in that many
     processes through ``bundle_reader`` (a picklable function of ``(start, width)``).
     """
+    with snapshot_of(source) as pinned:
+        return _verify_log(
+            pinned,
+            initial_key,
+            trusted_checkpoint=trusted_checkpoint,
+            progress=progress,
+            workers=workers,
+            bundle_reader=bundle_reader,
+        )
+
+
+def _verify_log(
+    source: LogSource,
+    initial_key: str,
+    *,
+    trusted_checkpoint: str | None,
+    progress: Callable[[int], None] | None,
+    workers: int,
+    bundle_reader: Callable[[int, int], list[_Leaf]] | None,
+) -> Report:
     latest, latest_note = _read_latest(source)
     trusted = None
     if trusted_checkpoint is not None:
@@ -583,6 +616,13 @@ def verify_entries_included(
     The checkpoint's signature is checked against the log key in force at its size, which is
     folded from the log-level entries (themselves checked for inclusion).
     """
+    with snapshot_of(source) as pinned:
+        return _verify_entries_included(pinned, initial_key, seqs)
+
+
+def _verify_entries_included(
+    source: LogSource, initial_key: str, seqs: list[int]
+) -> tuple[Checkpoint, list[Entry]]:
     latest, note = _read_latest(source)
     size = latest.size
     reader = TileHashReader(source, size)
@@ -632,11 +672,12 @@ def verify_case(source: LogSource, initial_key: str, case_id: str) -> CaseReport
     Statements in the case are checked against the actor key registry folded from the
     log-level entries before each of them.
     """
-    seqs = source.case_seqs(case_id)
-    if not seqs:
-        raise MalformedInput(f"the log has no entries for case {case_id!r}")
-    latest, case_entries = verify_entries_included(source, initial_key, seqs)
-    _, log_entries = verify_entries_included(source, initial_key, source.case_seqs(None))
+    with snapshot_of(source) as pinned:
+        seqs = pinned.case_seqs(case_id)
+        if not seqs:
+            raise MalformedInput(f"the log has no entries for case {case_id!r}")
+        latest, case_entries = _verify_entries_included(pinned, initial_key, seqs)
+        _, log_entries = _verify_entries_included(pinned, initial_key, pinned.case_seqs(None))
     check_case_chain(case_entries)
     _check_case_statements(case_entries, log_entries)
     return CaseReport(case_id, latest.size, case_entries)

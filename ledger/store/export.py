@@ -74,7 +74,8 @@ def export_log(
     destination.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
     try:
-        size = _write(ledger, tmp, initial_key, with_openings, progress)
+        with ledger.snapshot() as view:
+            size = _write(view, tmp, initial_key, with_openings, progress)
         tmp.chmod(0o755)  # mkdtemp makes it private; an export is meant to be published
         os.replace(tmp, destination)
     except BaseException:
@@ -141,7 +142,7 @@ def _write(
 
 
 def _write_cases(ledger: SqlLedger, path: Path, size: int) -> None:
-    with ledger.engine.connect() as conn, path.open("w", encoding="utf-8") as out:
+    with ledger.connection() as conn, path.open("w", encoding="utf-8") as out:
         rows = conn.execute(
             select(entries.c.case_id, entries.c.seq)
             .where(entries.c.seq < size)
@@ -160,7 +161,7 @@ def _write_cases(ledger: SqlLedger, path: Path, size: int) -> None:
 
 
 def _write_openings(ledger: SqlLedger, path: Path, size: int) -> None:
-    with ledger.engine.connect() as conn, path.open("w", encoding="utf-8") as out:
+    with ledger.connection() as conn, path.open("w", encoding="utf-8") as out:
         rows = conn.execute(
             select(openings.c.seq, openings.c.field, openings.c.opening)
             .where(openings.c.seq < size)

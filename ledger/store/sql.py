@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,11 +30,16 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Executable,
+    Insert,
+    Select,
+    bindparam,
     create_engine,
     event,
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -66,8 +71,9 @@ from ledger.store.schema import (
 from ledger.tiles import ENTRIES, TILE_HEIGHT, TILE_WIDTH, TileHashReader, TileId
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
-_IN_CHUNK = 500
-_WRITE_OPTION = "dozvil_write"  # bound on bound parameters in one IN (...) list
+_IN_CHUNK = 500  # bound on bound parameters in one IN (...) list
+_WRITE_OPTION = "dozvil_write"
+_SETUP_LOCK = 0x646F7A76696C  # "dozvil": the advisory lock that serializes set-up
 
 
 @dataclass(frozen=True)
@@ -176,14 +182,131 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision."""
+    with write_transaction(engine) as conn:
+        _migrate(conn)
+
+
+def _migrate(conn: Connection) -> None:
+    """Alembic ``upgrade head`` inside the caller's transaction. On PostgreSQL it first takes
+    a transaction-scoped advisory lock, so servers that start together migrate one at a time
+    (SQLite's ``BEGIN IMMEDIATE`` already serializes them)."""
     from alembic import command  # imported here: only set-up pays for Alembic
     from alembic.config import Config
 
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SETUP_LOCK})
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    with write_transaction(engine) as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
+
+
+# Statements of the append path, built once (building a statement costs more than running it).
+_HEAD_FOR_UPDATE = select(log_head).where(log_head.c.id == 1).with_for_update()
+_EXISTING = select(entries.c.idempotency_key, entries.c.seq, entries.c.request_hash).where(
+    entries.c.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+_EXISTING_ONE = select(entries.c.idempotency_key, entries.c.seq, entries.c.request_hash).where(
+    entries.c.idempotency_key == bindparam("key")
+)
+_INSERT_ENTRIES = insert(entries)
+_INSERT_NODES = insert(tree_nodes)
+_INSERT_OPENINGS = insert(openings)
+_INSERT_NONCES = insert(statement_nonces)
+_INSERT_CHECKPOINT = insert(checkpoints)
+_UPDATE_HEAD = update(log_head).where(log_head.c.id == 1)  # SET from the parameters
+_LATEST_NOTE = select(checkpoints.c.note).order_by(checkpoints.c.tree_size.desc()).limit(1)
+_BODY_AT = select(entries.c.body).where(entries.c.seq == bindparam("seq"))
+
+# The last entry of each of some cases: one index range per case.
+_CASE_HEADS = select(entries.c.case_id, entries.c.leaf_hash).where(
+    entries.c.seq.in_(
+        select(func.max(entries.c.seq))
+        .where(entries.c.case_id.in_(bindparam("cases", expanding=True)))
+        .group_by(entries.c.case_id)
+        .scalar_subquery()
+    )
+)
+
+_CASE_HEAD_ONE = (
+    select(entries.c.case_id, entries.c.leaf_hash)
+    .where(entries.c.case_id == bindparam("case_id"))
+    .order_by(entries.c.seq.desc())
+    .limit(1)
+)
+
+# Tile reads, built once (building a statement costs more than running it).
+_LEAF_TILE = (
+    select(entries.c.leaf_hash)
+    .where(entries.c.seq >= bindparam("start"), entries.c.seq < bindparam("end"))
+    .order_by(entries.c.seq)
+)
+_NODE_TILE = (
+    select(tree_nodes.c.hash)
+    .where(
+        tree_nodes.c.level == bindparam("level"),
+        tree_nodes.c.idx >= bindparam("start"),
+        tree_nodes.c.idx < bindparam("end"),
+    )
+    .order_by(tree_nodes.c.idx)
+)
+
+
+_compiled: dict[tuple[str, str, int], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+
+def _compiled_for(
+    conn: Connection, stmt: Executable
+) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    """SQL of one of this module's statements for the connection's dialect (compiled once),
+    the order of its positional parameters (None: named) and its own bound values."""
+    dialect = conn.dialect
+    key = (dialect.name, dialect.paramstyle, id(stmt))
+    found = _compiled.get(key)
+    if found is None:
+        compiled = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
+        order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        found = _compiled[key] = (compiled.string, order, dict(compiled.params))
+    return found
+
+
+def _driver_rows(conn: Connection, stmt: Select[Any], params: dict[str, Any]) -> list[Any]:
+    """Run one of this module's read-only statements straight on the DBAPI cursor of ``conn``.
+
+    A proof reads several tiles of a few hundred rows, and SQLAlchemy's execution and result
+    machinery costs as much as the database's work there. The rows are the driver's (bytes
+    for binary columns, as SQLAlchemy returns them); errors are raised as conn.execute does.
+    """
+    sql, order, defaults = _compiled_for(conn, stmt)
+    values = {**defaults, **params}  # e.g. a LIMIT's own bound value
+    args = tuple(values[k] for k in order) if order is not None else values
+    if not conn.in_transaction():
+        conn.begin()  # as conn.execute would (autobegin): the reads share its transaction
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, args)
+        rows = list(cursor.fetchall())
+    except BaseException as exc:
+        # Exactly as conn.execute: wrapped in sqlalchemy.exc.*, disconnects invalidated.
+        conn._handle_dbapi_exception(exc, sql, args, cursor, None)
+    cursor.close()
+    return rows
+
+
+def _driver_insert(conn: Connection, stmt: Insert, rows: list[dict[str, Any]]) -> None:
+    """Insert rows (each with every column of ``stmt``'s table) on the DBAPI cursor.
+
+    Appends insert a thousand entries a batch; SQLAlchemy's per-row parameter processing costs
+    more than SQLite's insert. Errors are raised as conn.execute raises them.
+    """
+    sql, order, _ = _compiled_for(conn, stmt)
+    args = [tuple(row[k] for k in order) for row in rows] if order is not None else rows
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql, args)
+    except BaseException as exc:
+        conn._handle_dbapi_exception(exc, sql, args, cursor, None)
+    cursor.close()
 
 
 class _ConnTiles:
@@ -196,24 +319,15 @@ class _ConnTiles:
         start = tile.index * TILE_WIDTH
         end = start + tile.width
         if tile.level == 0:
-            rows = self._conn.execute(
-                select(entries.c.seq, entries.c.leaf_hash)
-                .where(entries.c.seq >= start, entries.c.seq < end)
-                .order_by(entries.c.seq)
-            )
+            rows = _driver_rows(self._conn, _LEAF_TILE, {"start": start, "end": end})
         else:
-            rows = self._conn.execute(
-                select(tree_nodes.c.idx, tree_nodes.c.hash)
-                .where(
-                    tree_nodes.c.level == tile.level * TILE_HEIGHT,
-                    tree_nodes.c.idx >= start,
-                    tree_nodes.c.idx < end,
-                )
-                .order_by(tree_nodes.c.idx)
+            level = tile.level * TILE_HEIGHT
+            rows = _driver_rows(
+                self._conn, _NODE_TILE, {"level": level, "start": start, "end": end}
             )
         # Stored order, gaps closed up, as read_bundle returns the bodies: a deleted row then
         # shows as entries out of place (a `sequence` fault), the same as in an export.
-        return [bytes(h) for _, h in rows]
+        return [bytes(h) for (h,) in rows]
 
 
 class SqlLedger:
@@ -226,10 +340,36 @@ class SqlLedger:
         self._registry_seq = -1  # registry folded through this seq
         self._edge: CompactRange | None = None
         self._edge_head = ZERO_HASH
+        self._pinned: Connection | None = None
 
     @classmethod
     def open(cls, url: str, signer: Signer | None = None) -> SqlLedger:
         return cls(make_engine(url), signer)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[SqlLedger]:
+        """A read-only view of the ledger as of one moment, for verification and export.
+
+        Every read goes through one transaction (REPEATABLE READ on PostgreSQL, one read
+        transaction on SQLite's WAL), so appends committed meanwhile are invisible: the latest
+        checkpoint, the entries and the published checkpoints all agree.
+        """
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                view = SqlLedger(self.engine)
+                view._pinned = conn
+                yield view
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A connection for reads: the snapshot's own inside :meth:`snapshot`."""
+        if self._pinned is not None:
+            yield self._pinned
+            return
+        with self.engine.connect() as conn:
+            yield conn
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -238,8 +378,8 @@ class SqlLedger:
         signer = self._require_signer()
         if not origin or "\n" in origin:
             raise MalformedInput("origin must be one non-empty line")
-        migrate(self.engine)
         with write_transaction(self.engine) as conn:
+            _migrate(conn)
             head = conn.execute(select(log_head).where(log_head.c.id == 1)).first()
             if head is not None:
                 if head.origin != origin:
@@ -308,7 +448,7 @@ class SqlLedger:
         rotate_to: Signer | None = None,
     ) -> AppendResult:
         # (1) lock the head
-        head = conn.execute(select(log_head).where(log_head.c.id == 1).with_for_update()).first()
+        head = conn.execute(_HEAD_FOR_UPDATE).first()
         if head is None:
             raise LedgerError("the ledger is not initialised: run `dozvil ledger init`")
         if head.log_vkey != signer.verifier.vkey:
@@ -359,7 +499,7 @@ class SqlLedger:
 
         # (4) build the entries and the tree nodes
         edge = self._load_edge(conn, size, prev)
-        case_heads: dict[str, bytes | None] = {}
+        case_heads = self._case_heads(conn, [r.case_id for _, r, _ in fresh if r.case_id])
         rows: list[dict[str, Any]] = []
         node_rows: list[dict[str, Any]] = []
         opening_rows: list[dict[str, Any]] = []
@@ -369,8 +509,6 @@ class SqlLedger:
             seq = size + len(rows)
             case_prev = None
             if r.case_id is not None:
-                if r.case_id not in case_heads:
-                    case_heads[r.case_id] = self._case_head(conn, r.case_id)
                 case_prev = case_heads[r.case_id]
             commitments, opened = commit_fields(r.confidential)
             body = build_body(
@@ -415,13 +553,13 @@ class SqlLedger:
                 case_heads[r.case_id] = leaf
             prev = leaf
             built[r.idempotency_key] = entry
-        conn.execute(insert(entries), rows)
+        _driver_insert(conn, _INSERT_ENTRIES, rows)
         if node_rows:
-            conn.execute(insert(tree_nodes), node_rows)
+            _driver_insert(conn, _INSERT_NODES, node_rows)
         if opening_rows:
-            conn.execute(insert(openings), opening_rows)
+            conn.execute(_INSERT_OPENINGS, opening_rows)
         if nonce_rows:
-            conn.execute(insert(statement_nonces), nonce_rows)
+            conn.execute(_INSERT_NONCES, nonce_rows)
 
         # (5) sign the checkpoint that covers the new entries
         new_size = size + len(rows)
@@ -431,11 +569,9 @@ class SqlLedger:
         if rotate_to is not None:
             note = add_signatures(note, [rotate_to])
             new_vkey = rotate_to.verifier.vkey
-        conn.execute(insert(checkpoints).values(tree_size=new_size, note=note))
+        conn.execute(_INSERT_CHECKPOINT, {"tree_size": new_size, "note": note})
         conn.execute(
-            update(log_head)
-            .where(log_head.c.id == 1)
-            .values(tree_size=new_size, head_leaf_hash=prev, log_vkey=new_vkey)
+            _UPDATE_HEAD, {"tree_size": new_size, "head_leaf_hash": prev, "log_vkey": new_vkey}
         )
         self._edge, self._edge_head = edge.tree, prev
 
@@ -450,11 +586,12 @@ class SqlLedger:
         unique = list(dict.fromkeys(keys))
         for i in range(0, len(unique), _IN_CHUNK):
             chunk = unique[i : i + _IN_CHUNK]
-            for key, seq, h in conn.execute(
-                select(entries.c.idempotency_key, entries.c.seq, entries.c.request_hash).where(
-                    entries.c.idempotency_key.in_(chunk)
-                )
-            ):
+            rows: Iterable[Any]
+            if len(chunk) == 1:  # a single append: the plain statement, run by the driver
+                rows = _driver_rows(conn, _EXISTING_ONE, {"key": chunk[0]})
+            else:
+                rows = conn.execute(_EXISTING, {"keys": chunk})
+            for key, seq, h in rows:
                 found[key] = (int(seq), bytes(h))
         return found
 
@@ -497,14 +634,21 @@ class SqlLedger:
             self._registry_seq = entry.seq
         return self._registry
 
-    def _case_head(self, conn: Connection, case_id: str) -> bytes | None:
-        row = conn.execute(
-            select(entries.c.leaf_hash)
-            .where(entries.c.case_id == case_id)
-            .order_by(entries.c.seq.desc())
-            .limit(1)
-        ).first()
-        return None if row is None else bytes(row[0])
+    def _case_heads(self, conn: Connection, case_ids: list[str]) -> dict[str, bytes | None]:
+        """The leaf hash of each case's last entry (None for a new case), in a query a chunk."""
+        heads: dict[str, bytes | None] = {}
+        unique = list(dict.fromkeys(case_ids))
+        for i in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[i : i + _IN_CHUNK]
+            heads.update(dict.fromkeys(chunk))
+            rows: Iterable[Any]
+            if len(chunk) == 1:  # a single append: the plain statement, run by the driver
+                rows = _driver_rows(conn, _CASE_HEAD_ONE, {"case_id": chunk[0]})
+            else:
+                rows = conn.execute(_CASE_HEADS, {"cases": chunk})
+            for case_id, leaf in rows:
+                heads[case_id] = bytes(leaf)
+        return heads
 
     def _load_edge(self, conn: Connection, size: int, head_leaf: bytes) -> _Edge:
         cached = self._edge
@@ -517,28 +661,26 @@ class SqlLedger:
     # -- reads --------------------------------------------------------------------------
 
     def _latest(self, conn: Connection) -> SignedCheckpoint:
-        row = conn.execute(
-            select(checkpoints.c.note).order_by(checkpoints.c.tree_size.desc()).limit(1)
-        ).first()
+        row = conn.execute(_LATEST_NOTE).first()
         if row is None:
             raise LedgerError("the ledger has no checkpoint: run `dozvil ledger init`")
         return SignedCheckpoint(parse_checkpoint(_note_body(row[0])), row[0])
 
     def _entry_at(self, conn: Connection, seq: int) -> Entry:
-        row = conn.execute(select(entries.c.body).where(entries.c.seq == seq)).first()
+        row = conn.execute(_BODY_AT, {"seq": seq}).first()
         if row is None:
             raise MalformedInput(f"entry {seq} does not exist")
         return parse_entry(bytes(row[0]))
 
     def origin(self) -> str:
-        with self.engine.connect() as conn:
+        with self.connection() as conn:
             row = conn.execute(select(log_head.c.origin)).first()
         if row is None:
             raise LedgerError("the ledger is not initialised: run `dozvil ledger init`")
         return str(row[0])
 
     def latest_checkpoint(self) -> SignedCheckpoint:
-        with self.engine.connect() as conn:
+        with self.connection() as conn:
             return self._latest(conn)
 
     def latest_checkpoint_note(self) -> str:
@@ -546,14 +688,14 @@ class SqlLedger:
 
     def checkpoint_notes(self) -> Iterator[str]:
         """Every published checkpoint note, in increasing tree size."""
-        with self.engine.connect() as conn:
+        with self.connection() as conn:
             for (note,) in conn.execute(
                 select(checkpoints.c.note).order_by(checkpoints.c.tree_size)
             ).yield_per(1000):
                 yield str(note)
 
     def checkpoint_at(self, size: int) -> SignedCheckpoint:
-        with self.engine.connect() as conn:
+        with self.connection() as conn:
             row = conn.execute(
                 select(checkpoints.c.note).where(checkpoints.c.tree_size == size)
             ).first()
@@ -562,15 +704,15 @@ class SqlLedger:
         return SignedCheckpoint(parse_checkpoint(_note_body(row[0])), row[0])
 
     def entry(self, seq: int) -> Entry:
-        with self.engine.connect() as conn:
+        with self.connection() as conn:
             return self._entry_at(conn, seq)
 
     def stored_entry_count(self) -> int:
-        with self.engine.connect() as conn:
+        with self.connection() as conn:
             return int(conn.execute(select(func.count()).select_from(entries)).scalar_one())
 
     def read_tile(self, tile: TileId) -> list[bytes]:
-        with self.engine.connect() as conn:
+        with self.connection() as conn:
             return _ConnTiles(conn).read_tile(tile)
 
     def read_bundle(self, tile: TileId) -> list[bytes]:
@@ -578,7 +720,7 @@ class SqlLedger:
         if tile.level != ENTRIES:
             raise MalformedInput(f"{tile} is not an entry bundle")
         start = tile.index * TILE_WIDTH
-        with self.engine.connect() as conn:
+        with self.connection() as conn:
             rows = conn.execute(
                 select(entries.c.body)
                 .where(entries.c.seq >= start, entries.c.seq < start + tile.width)
@@ -589,14 +731,14 @@ class SqlLedger:
     def case_seqs(self, case_id: str | None) -> list[int]:
         """Seqs of one case's entries (``None``: the log-level entries), in order."""
         cond = entries.c.case_id.is_(None) if case_id is None else entries.c.case_id == case_id
-        with self.engine.connect() as conn:
+        with self.connection() as conn:
             return [
                 int(s)
                 for (s,) in conn.execute(select(entries.c.seq).where(cond).order_by(entries.c.seq))
             ]
 
     def case_ids(self) -> Iterator[str]:
-        with self.engine.connect() as conn:
+        with self.connection() as conn:
             for (c,) in conn.execute(
                 select(entries.c.case_id)
                 .where(entries.c.case_id.is_not(None))
@@ -606,7 +748,7 @@ class SqlLedger:
                 yield str(c)
 
     def openings(self, seq: int) -> dict[str, Opening]:
-        with self.engine.connect() as conn:
+        with self.connection() as conn:
             rows = conn.execute(
                 select(openings.c.field, openings.c.opening).where(openings.c.seq == seq)
             )
@@ -614,7 +756,7 @@ class SqlLedger:
 
     def stored_openings(self) -> Iterator[tuple[int, str, Opening]]:
         """Every stored opening, ordered by seq (the database holds all of them)."""
-        with self.engine.connect() as conn:
+        with self.connection() as conn:
             rows = conn.execute(
                 select(openings.c.seq, openings.c.field, openings.c.opening).order_by(
                     openings.c.seq, openings.c.field
@@ -626,14 +768,20 @@ class SqlLedger:
     def hash_reader(self, size: int) -> TileHashReader:
         return TileHashReader(self, size)
 
+    # Roots and proofs read their tiles through one connection.
+
     def root(self, size: int) -> bytes:
-        return root_hash(self.hash_reader(size), size)
+        with self.connection() as conn:
+            return root_hash(TileHashReader(_ConnTiles(conn), size), size)
 
     def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
-        return inclusion_proof(self.hash_reader(size), seq, size)
+        with self.connection() as conn:
+            return inclusion_proof(TileHashReader(_ConnTiles(conn), size), seq, size)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        return consistency_proof(self.hash_reader(new_size), old_size, new_size)
+        with self.connection() as conn:
+            reader = TileHashReader(_ConnTiles(conn), new_size)
+            return consistency_proof(reader, old_size, new_size)
 
 
 class _Edge:

@@ -20,7 +20,7 @@ from sqlalchemy import event
 from ledger.entry import Actor
 from ledger.errors import IdempotencyConflict
 from ledger.note import Signer
-from ledger.store.sql import AppendRequest, AppendResult, SqlLedger
+from ledger.store.sql import AppendRequest, AppendResult, SqlLedger, make_engine
 
 CASES = ("UA-2026-C0", "UA-2026-C1", "UA-2026-C2", "UA-2026-C3")
 SINGLES = 40  # fresh single appends per writer
@@ -289,3 +289,15 @@ def run_stream(
         done.value = i
         time.sleep(pause)
     ledger.engine.dispose()
+
+
+def run_init(url: str, skey: str, origin: str, ready: Barrier, results: Queue[str]) -> None:
+    """Call ``init`` at the same moment as the other processes; report "ok" or the error."""
+    try:
+        ledger = SqlLedger(make_engine(url), Signer.from_skey(skey))
+        ready.wait(START_SECONDS)
+        ledger.init(origin)
+        ledger.engine.dispose()
+        results.put("ok")
+    except Exception:  # reported to the test, which fails with it
+        results.put(traceback.format_exc())
