@@ -24,13 +24,12 @@ The leaf hash of an entry is ``SHA-256(0x00 || body)`` (:func:`ledger.merkle.lea
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.canonical import canonicalize, check_entry_size
+from ledger.canonical import canonicalize, check_entry_size, is_canonical, loads
 from ledger.errors import MalformedInput
 
 FORMAT_VERSION = 1
@@ -54,6 +53,7 @@ _FIELDS = frozenset(
         "data",
     }
 )
+_ACTOR_FIELDS = frozenset({"id", "role"})
 _HEX_HASH = re.compile(r"[0-9a-f]{64}")
 _TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}")
@@ -133,7 +133,30 @@ def build_body(
     commitments: dict[str, str],
     data: dict[str, Any],
 ) -> bytes:
-    """Canonical bytes of a new entry; refuses bad fields and bodies over 65,535 bytes."""
+    """Canonical bytes of a new entry; refuses bad fields and bodies over 65,535 bytes.
+
+    Whatever it writes, :func:`parse_entry` reads back.
+    """
+    if type(seq) is not int or seq < 0:
+        raise MalformedInput(f"entry seq {seq!r} is not a non-negative integer")
+    for name, value in (("prev", prev), ("case_prev", case_prev)):
+        if value is not None and len(value) != len(ZERO_HASH):
+            raise MalformedInput(f"{name} is {len(value)} bytes, want {len(ZERO_HASH)}")
+    parse_time(time)
+    for kind, name in (("event", event), ("actor id", actor.id), ("role", actor.role)):
+        check_name(kind, name)
+    for kind, optional in (
+        ("case id", case_id),
+        ("from state", from_state),
+        ("to state", to_state),
+    ):
+        if optional is not None:
+            check_name(kind, optional)
+    if not isinstance(idempotency_key, str) or not idempotency_key:
+        raise MalformedInput("idempotency_key must be a non-empty string")
+    for field, commitment in commitments.items():
+        if not isinstance(commitment, str) or not _HEX_HASH.fullmatch(commitment):
+            raise MalformedInput(f"commitment {field!r} is not 64 lowercase hex digits")
     body = canonicalize(
         {
             "v": FORMAT_VERSION,
@@ -177,9 +200,13 @@ def parse_entry(body: bytes) -> Entry:
     """
     check_entry_size(body)
     try:
-        obj = json.loads(body)
+        obj, text = loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedInput(f"entry body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise MalformedInput(
+            "entry body is not JSON this verifier accepts: nested too deeply"
+        ) from exc
     if not isinstance(obj, dict):
         raise MalformedInput("entry body is not a JSON object")
     if obj.keys() != _FIELDS:
@@ -191,17 +218,18 @@ def parse_entry(body: bytes) -> Entry:
     seq = obj["seq"]
     if type(seq) is not int or seq < 0:
         raise MalformedInput(f"entry seq {seq!r} is not a non-negative integer")
-    if canonicalize(obj) != body:
+    if not is_canonical(obj, body, text):
         raise MalformedInput(f"entry {seq} is not in RFC 8785 canonical form")
     actor = obj["actor"]
-    if not isinstance(actor, dict) or actor.keys() != {"id", "role"}:
+    if not isinstance(actor, dict) or actor.keys() != _ACTOR_FIELDS:
         raise MalformedInput(f"entry {seq}: actor must be an object with id and role")
     statement = obj["statement"]
     if statement is not None and not isinstance(statement, dict):
         raise MalformedInput(f"entry {seq}: statement must be an object or null")
     commitments = obj["commitments"]
-    if not isinstance(commitments, dict) or not all(
-        isinstance(v, str) and _HEX_HASH.fullmatch(v) for v in commitments.values()
+    if not isinstance(commitments, dict) or (
+        commitments
+        and not all(isinstance(v, str) and _HEX_HASH.fullmatch(v) for v in commitments.values())
     ):
         raise MalformedInput(f"entry {seq}: commitments must map names to 64 hex digits")
     if not isinstance(obj["data"], dict):
