@@ -29,8 +29,6 @@ signed-note verifier keys (``name+hash+base64``), kept here as opaque strings.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Iterable
@@ -40,6 +38,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from ledger.encoding import decode_base64, encode_base64
 from ledger.entry import Entry, check_name
 from ledger.errors import MalformedInput, UnknownKey, VerificationFailed
 
@@ -102,22 +101,12 @@ def raw_public_key(public_key: bytes | Ed25519PublicKey) -> bytes:
 
 def encode_public_key(public_key: bytes | Ed25519PublicKey) -> str:
     """Standard base64 (with padding) of the raw public key, as entries carry it."""
-    return base64.b64encode(raw_public_key(public_key)).decode("ascii")
+    return encode_base64(raw_public_key(public_key))
 
 
 def decode_public_key(text: object) -> bytes:
     """Inverse of :func:`encode_public_key`; refuses anything but canonical base64 of 32 bytes."""
-    if not isinstance(text, str):
-        raise MalformedInput(f"public key: got {type(text).__name__}, want a base64 string")
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedInput(f"public key {text!r} is not standard base64: {exc}") from exc
-    if len(raw) != PUBLIC_KEY_SIZE:
-        raise MalformedInput(f"public key: got {len(raw)} bytes, want {PUBLIC_KEY_SIZE}")
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise MalformedInput(f"public key {text!r} is not in canonical base64 form")
-    return raw
+    return decode_base64(text, "public key", size=PUBLIC_KEY_SIZE)
 
 
 # --- data builders -----------------------------------------------------------------------------

@@ -27,14 +27,13 @@ The licence document given to customs is a receipt holding the single issuance e
 
 from __future__ import annotations
 
-import base64
-import binascii
 import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from ledger.checkpoint import Checkpoint, parse_checkpoint
+from ledger.encoding import decode_base64, encode_base64
 from ledger.entry import Entry, parse_entry
 from ledger.errors import MalformedInput, VerificationFailed
 from ledger.keys import LOG_KEY_ROTATE, LogKeyHistory
@@ -56,16 +55,11 @@ class ReceiptReport:
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+    return encode_base64(data)
 
 
 def _unb64(value: Any, what: str) -> bytes:
-    if not isinstance(value, str):
-        raise MalformedInput(f"receipt: {what} is not a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except binascii.Error as exc:
-        raise MalformedInput(f"receipt: {what} is not valid base64: {exc}") from exc
+    return decode_base64(value, f"receipt: {what}")
 
 
 def _proved(seq: int, body: bytes, proof: list[bytes]) -> dict[str, Any]:

@@ -57,6 +57,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger.canonical import canonicalize
+from ledger.encoding import decode_base64
 from ledger.entry import check_name, format_time, parse_time
 from ledger.errors import MalformedInput, StatementRejected, UnknownKey
 from ledger.keys import (
@@ -260,17 +261,7 @@ def _check_nonce(value: object) -> str:
 
 def _decode_signature(value: object) -> bytes:
     """Standard base64 (canonical, with padding) of a 64-byte Ed25519 signature."""
-    if not isinstance(value, str):
-        raise MalformedInput(f"signature: got {type(value).__name__}, want a base64 string")
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedInput(f"signature {value!r} is not standard base64: {exc}") from exc
-    if len(raw) != SIGNATURE_SIZE:
-        raise MalformedInput(f"signature: got {len(raw)} bytes, want {SIGNATURE_SIZE}")
-    if base64.b64encode(raw).decode("ascii") != value:
-        raise MalformedInput(f"signature {value!r} is not in canonical base64 form")
-    return raw
+    return decode_base64(value, "signature", size=SIGNATURE_SIZE)
 
 
 # --- verification ------------------------------------------------------------------------------
