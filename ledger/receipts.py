@@ -34,11 +34,16 @@ from typing import Any
 
 from ledger.checkpoint import Checkpoint, parse_checkpoint
 from ledger.encoding import decode_base64, encode_base64
-from ledger.entry import Entry, parse_entry
+from ledger.entry import Entry
 from ledger.errors import MalformedInput, VerificationFailed
 from ledger.keys import LOG_KEY_ROTATE, LogKeyHistory
-from ledger.merkle import leaf_hash, verify_inclusion
-from ledger.verify import LogSource, check_checkpoint_signatures, verify_entries_included
+from ledger.merkle import leaf_hash
+from ledger.verify import (
+    LogSource,
+    check_checkpoint_signatures,
+    entry_included,
+    verify_entries_included,
+)
 
 RECEIPT_FORMAT = "dozvil-receipt/1"
 
@@ -126,22 +131,6 @@ def _parse_proved(obj: Any, what: str) -> tuple[int, bytes, list[bytes]]:
     )
 
 
-def _included(seq: int, body: bytes, proof: list[bytes], checkpoint: Checkpoint) -> Entry:
-    try:
-        verify_inclusion(seq, checkpoint.size, leaf_hash(body), proof, checkpoint.root_hash)
-    except VerificationFailed as exc:
-        raise VerificationFailed("inclusion", exc.detail, seq=seq) from exc
-    try:
-        entry = parse_entry(body)
-    except MalformedInput as exc:
-        raise VerificationFailed("entry-format", str(exc), seq=seq) from exc
-    if entry.seq != seq:
-        raise VerificationFailed(
-            "sequence", f"body says seq {entry.seq}, the proof is for {seq}", seq=seq
-        )
-    return entry
-
-
 def _opened(note: str, keys: LogKeyHistory, origin: str) -> Checkpoint:
     text, sep, _ = note.partition("\n\n")
     if not sep:
@@ -184,7 +173,7 @@ def verify_receipt(receipt: dict[str, Any], initial_key: str) -> ReceiptReport:
         if not isinstance(cp_text, str):
             raise MalformedInput(f"receipt: key_rotations[{i}] checkpoint is not a string")
         claimed = parse_checkpoint(cp_text.partition("\n\n")[0] + "\n")
-        entry = _included(seq, body, proof, claimed)
+        entry = entry_included(seq, body, proof, claimed)
         if entry.event != LOG_KEY_ROTATE or claimed.size != seq + 1:
             raise VerificationFailed(
                 "key-registry",
@@ -201,7 +190,7 @@ def verify_receipt(receipt: dict[str, Any], initial_key: str) -> ReceiptReport:
     found: list[Entry] = []
     for i, item in enumerate(receipt["entries"]):
         seq, body, proof = _parse_proved(item, f"entries[{i}]")
-        entry = _included(seq, body, proof, checkpoint)
+        entry = entry_included(seq, body, proof, checkpoint)
         if entry.case_id != case_id:
             raise VerificationFailed(
                 "case-chain",

@@ -28,7 +28,7 @@ shrink).
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
@@ -597,6 +597,22 @@ def _call_reader(
     return reader(start, count)
 
 
+def entry_included(seq: int, body: bytes, proof: Sequence[bytes], checkpoint: Checkpoint) -> Entry:
+    """``body`` is entry ``seq`` of the tree ``checkpoint`` signs (RFC 9162 §2.1.3.2), and a
+    well-formed entry that says so itself."""
+    try:
+        verify_inclusion(seq, checkpoint.size, leaf_hash(body), proof, checkpoint.root_hash)
+    except VerificationFailed as exc:
+        raise VerificationFailed("inclusion", exc.detail, seq=seq) from exc
+    try:
+        entry = parse_entry(body)
+    except MalformedInput as exc:
+        raise VerificationFailed("entry-format", str(exc), seq=seq) from exc
+    if entry.seq != seq:
+        _fail("sequence", f"the body says seq {entry.seq}, the proof is for {seq}", seq)
+    return entry
+
+
 @dataclass
 class CaseReport:
     """What a case verification covered."""
@@ -642,20 +658,7 @@ def _verify_entries_included(
     def included(seq: int) -> Entry:
         if not 0 <= seq < size:
             _fail("inclusion", f"entry {seq} is outside the log's tree of size {size}", seq)
-        body = body_at(seq)
-        try:
-            verify_inclusion(
-                seq, size, leaf_hash(body), inclusion_proof(reader, seq, size), latest.root_hash
-            )
-        except VerificationFailed as exc:
-            raise VerificationFailed("inclusion", exc.detail, seq=seq) from exc
-        try:
-            entry = parse_entry(body)
-        except MalformedInput as exc:
-            raise VerificationFailed("entry-format", str(exc), seq=seq) from exc
-        if entry.seq != seq:
-            _fail("sequence", f"position {seq} holds the body of entry {entry.seq}", seq)
-        return entry
+        return entry_included(seq, body_at(seq), inclusion_proof(reader, seq, size), latest)
 
     keys = LogKeyHistory(initial_key)
     for seq in source.case_seqs(None):
