@@ -129,6 +129,7 @@ def run(settings: Settings) -> None:
     if ledger.case_seqs(CASE):
         console.print(f"case {CASE} is already recorded; nothing new appended")
     else:
+        # fmt: off
         steps = [
             _step(keys, 0, "submit", "officer-1", None, "submitted",
                   data={"goods": [{"rating": "ML10", "quantity": 40, "value_eur": 1_200_000}],
@@ -149,6 +150,7 @@ def run(settings: Settings) -> None:
                   finding={"decision": "approve"},
                   data={"licence": "UA-L-2026-0001", "valid_until": "2029-11-25"}),
         ]
+        # fmt: on
         for request in steps:
             entry = ledger.append(request).entries[0]
             console.print(f"  entry {entry.seq:>3}  {entry.event:<16} -> {entry.to_state}")
@@ -169,10 +171,16 @@ def run(settings: Settings) -> None:
     verify_receipt(json.loads(receipt_path.read_text()), vkey)
     console.print(f"[green]OK:[/green] licence receipt {receipt_path} verifies")
     console.print("\nVerify it yourself, offline:")
-    console.print(f"  .venv/bin/dozvil ledger verify --export {export} --key '{vkey}'",
-                  highlight=False, soft_wrap=True)
-    console.print(f"  .venv/bin/dozvil ledger verify --receipt {receipt_path} --key '{vkey}'",
-                  highlight=False, soft_wrap=True)
+    console.print(
+        f"  .venv/bin/dozvil ledger verify --export {export} --key '{vkey}'",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"  .venv/bin/dozvil ledger verify --receipt {receipt_path} --key '{vkey}'",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def main() -> None:
