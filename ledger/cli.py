@@ -47,7 +47,7 @@ app = typer.Typer(
 keys_app = typer.Typer(help="The log key and the actor key registry.", invoke_without_command=True)
 app.add_typer(keys_app, name="keys")
 
-out = Console()
+out = Console(soft_wrap=True)  # proofs, keys and roots stay on one line
 err = Console(stderr=True, soft_wrap=True)  # one fault, one line, whatever the width
 
 P = ParamSpec("P")
