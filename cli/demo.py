@@ -35,7 +35,7 @@ from ledger.store.sql import AppendRequest, SqlLedger
 from ledger.verify import verify_log
 from runtime.settings import Settings
 
-console = Console()
+console = Console(soft_wrap=True)
 CASE = "UA-2026-0001"
 AGENCIES = {
     "sbu": "security_service",
