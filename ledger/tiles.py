@@ -171,12 +171,22 @@ class TileHashReader:
     A node at tree level ``l`` is folded from the hashes at level ``8 * (l // 8)``, which are
     one tile row; so any node costs at most one or two tile reads, and a proof or root at
     most ``2 * ceil(log256(size))`` tiles. Tiles are cached per reader.
+
+    ``node_cache``, shared between readers of one growing log, keeps the nodes of level 8 and
+    up once computed: a complete subtree never changes as the log grows, and there is one such
+    node per 256 entries, so a proof server stops re-reading and re-folding the upper tiles.
     """
 
-    def __init__(self, fetcher: TileFetcher, size: int) -> None:
+    def __init__(
+        self,
+        fetcher: TileFetcher,
+        size: int,
+        node_cache: dict[tuple[int, int], bytes] | None = None,
+    ) -> None:
         self._fetcher = fetcher
         self._size = size
         self._cache: dict[TileId, list[bytes]] = {}
+        self._nodes = node_cache
 
     def _tile_for(self, tile_level: int, index: int) -> TileId:
         count = self._size >> (TILE_HEIGHT * tile_level)
@@ -203,6 +213,21 @@ class TileHashReader:
         return self._tile_hashes(self._tile_for(tile_level, index))[index % TILE_WIDTH]
 
     def read_nodes(self, nodes: Sequence[tuple[int, int]]) -> list[bytes]:
+        if self._nodes is None:
+            return self._read_nodes(nodes)
+        out = []
+        for node in nodes:
+            cached = self._nodes.get(node)
+            if cached is None:
+                cached = self._read_nodes([node])[0]
+                if node[0] >= TILE_HEIGHT:
+                    if len(self._nodes) >= _NODE_CACHE_MAX:
+                        self._nodes.clear()
+                    self._nodes[node] = cached
+            out.append(cached)
+        return out
+
+    def _read_nodes(self, nodes: Sequence[tuple[int, int]]) -> list[bytes]:
         out = []
         for level, index in nodes:
             tile_level, rest = divmod(level, TILE_HEIGHT)
@@ -222,6 +247,9 @@ class TileHashReader:
             offset = first - tile.index * TILE_WIDTH
             out.append(_fold_perfect(hashes[offset : offset + span]))
         return out
+
+
+_NODE_CACHE_MAX = 1 << 20  # 32 MiB of hashes: one node per 256 entries of a 2**28-entry log
 
 
 def _fold_perfect(row: list[bytes]) -> bytes:

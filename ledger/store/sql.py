@@ -341,6 +341,7 @@ class SqlLedger:
         self._edge: CompactRange | None = None
         self._edge_head = ZERO_HASH
         self._pinned: Connection | None = None
+        self._upper_nodes: dict[tuple[int, int], bytes] = {}  # see TileHashReader
 
     @classmethod
     def open(cls, url: str, signer: Signer | None = None) -> SqlLedger:
@@ -770,18 +771,20 @@ class SqlLedger:
 
     # Roots and proofs read their tiles through one connection.
 
+    def _proof_reader(self, conn: Connection, size: int) -> TileHashReader:
+        return TileHashReader(_ConnTiles(conn), size, self._upper_nodes)
+
     def root(self, size: int) -> bytes:
         with self.connection() as conn:
-            return root_hash(TileHashReader(_ConnTiles(conn), size), size)
+            return root_hash(self._proof_reader(conn, size), size)
 
     def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
         with self.connection() as conn:
-            return inclusion_proof(TileHashReader(_ConnTiles(conn), size), seq, size)
+            return inclusion_proof(self._proof_reader(conn, size), seq, size)
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         with self.connection() as conn:
-            reader = TileHashReader(_ConnTiles(conn), new_size)
-            return consistency_proof(reader, old_size, new_size)
+            return consistency_proof(self._proof_reader(conn, new_size), old_size, new_size)
 
 
 class _Edge:

@@ -468,3 +468,18 @@ def test_tile_hash_reader_refuses() -> None:
         reader.read_nodes([(0, 5)])
     with pytest.raises(MalformedInput, match=exact("hash 5 at tile level 0 is beyond tree size 5")):
         reader.read_nodes([(1, 2)])  # leaves 4 and 5: not complete at size 5
+
+
+def test_shared_node_cache_keeps_upper_nodes_across_readers_and_sizes() -> None:
+    """Nodes of level 8 and up are final once complete: a reader of the grown log that shares
+    the node cache reads no full upper tile again, and still gives the reference proofs."""
+    for index in (0, 300, 40_000, 65_535):
+        cache: dict[Node, bytes] = {}
+        for size in (65_537, LEAF_COUNT):
+            fetcher = FakeFetcher(size)
+            proof = inclusion_proof(TileHashReader(fetcher, size, cache), index, size)
+            verify_inclusion(index, size, levels()[0][index], proof, mth(0, size))
+        upper = [t for t in fetcher.fetched if t.level > 0 and not t.is_partial]
+        assert not upper, (index, upper)
+        assert cache and all(level >= TILE_HEIGHT for level, _ in cache)
+        assert all(cache[node] == levels()[node[0]][node[1]] for node in cache)
