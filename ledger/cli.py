@@ -29,6 +29,7 @@ from ledger.keys import (
     ACTOR_KEY_REGISTER,
     ACTOR_KEY_REVOKE,
     LogKeyHistory,
+    decode_public_key,
     register_data,
     revoke_data,
 )
@@ -232,10 +233,25 @@ def keys_rotate(
 
     Afterwards point DOZVIL_LOG_KEY_FILE (or --key-file) at the new key file.
     """
-    ledger = _cfg(ctx).ledger(signing=True)
-    result = ledger.rotate_log_key(load_signer(new_key_file), Actor(actor, "log_admin"))
+    new = load_signer(new_key_file)
+    result = _cfg(ctx).ledger(signing=True).rotate_log_key(new, Actor(actor, "log_admin"))
     out.print(f"rotated at entry {result.entries[0].seq}; new key:")
-    out.print(load_signer(new_key_file).verifier.vkey, highlight=False, soft_wrap=True)
+    out.print(new.verifier.vkey, highlight=False)
+
+
+def _append_registry(ctx: typer.Context, event: str, data: dict[str, Any], by: str) -> int:
+    """Append one key-registry entry (log-level, by a registrar); return its seq.
+
+    The idempotency key names the event, actor and key, so a repeated command is a no-op.
+    """
+    request = AppendRequest(
+        idempotency_key=f"{event}/{data['actor_id']}/{data['key_id']}",
+        case_id=None,
+        event=event,
+        actor=Actor(by, "registrar"),
+        data=data,
+    )
+    return _cfg(ctx).ledger(signing=True).append(request).entries[0].seq
 
 
 @keys_app.command("register-actor")
@@ -248,17 +264,9 @@ def keys_register_actor(
     by: Annotated[str, typer.Option(help="Registrar's actor id.")] = "registrar",
 ) -> None:
     """Register an actor's statement-signing key (an entry of the log)."""
-    raw = base64.b64decode(public_key, validate=True)
-    data = register_data(actor_id, role, raw)
-    request = AppendRequest(
-        idempotency_key=f"{ACTOR_KEY_REGISTER}/{actor_id}/{data['key_id']}",
-        case_id=None,
-        event=ACTOR_KEY_REGISTER,
-        actor=Actor(by, "registrar"),
-        data=data,
-    )
-    result = _cfg(ctx).ledger(signing=True).append(request)
-    out.print(f"registered key {data['key_id']} for {actor_id} at entry {result.entries[0].seq}")
+    data = register_data(actor_id, role, decode_public_key(public_key))
+    seq = _append_registry(ctx, ACTOR_KEY_REGISTER, data, by)
+    out.print(f"registered key {data['key_id']} for {actor_id} at entry {seq}")
 
 
 @keys_app.command("revoke-actor")
@@ -271,15 +279,8 @@ def keys_revoke_actor(
     by: Annotated[str, typer.Option(help="Registrar's actor id.")] = "registrar",
 ) -> None:
     """Revoke an actor key from this point of the log on."""
-    request = AppendRequest(
-        idempotency_key=f"{ACTOR_KEY_REVOKE}/{actor_id}/{key_id}",
-        case_id=None,
-        event=ACTOR_KEY_REVOKE,
-        actor=Actor(by, "registrar"),
-        data=revoke_data(actor_id, key_id, reason),
-    )
-    result = _cfg(ctx).ledger(signing=True).append(request)
-    out.print(f"revoked key {key_id} of {actor_id} at entry {result.entries[0].seq}")
+    seq = _append_registry(ctx, ACTOR_KEY_REVOKE, revoke_data(actor_id, key_id, reason), by)
+    out.print(f"revoked key {key_id} of {actor_id} at entry {seq}")
 
 
 def _entry_json(entry: Entry) -> dict[str, Any]:

@@ -218,3 +218,27 @@ def test_append_batch_is_all_or_nothing(cli: Cli, tmp_path: Path) -> None:
     assert cli.json("checkpoint")["tree_size"] == 5
     listed = cli("checkpoint", "--list").stdout.split()
     assert listed[0::2] == ["0", "5"]
+
+
+def test_actor_keys_are_registered_and_revoked(cli: Cli) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key = base64.b64encode(raw).decode()
+    done = cli(
+        "keys", "register-actor", "--actor", "sbu", "--role", "security", "--public-key", key
+    )
+    key_id = done.stdout.split()[2]
+    assert done.stdout.strip().endswith("for sbu at entry 0")
+    again = cli(
+        "keys", "register-actor", "--actor", "sbu", "--role", "security", "--public-key", key
+    )
+    assert again.stdout.strip().endswith("at entry 0")  # idempotent
+    revoked = cli("keys", "revoke-actor", "--actor", "sbu", "--key-id", key_id, "--reason", "lost")
+    assert revoked.stdout.strip() == f"revoked key {key_id} of sbu at entry 1"
+    bad = cli(
+        "keys", "register-actor", "--actor", "mod", "--role", "defence", "--public-key", "abc",
+        code=2,
+    )  # fmt: skip
+    assert "public key 'abc' is not standard base64" in bad.stderr
