@@ -15,7 +15,6 @@ only to those cleared for them, never into an entry. The JSON form of an opening
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import re
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.canonical import canonicalize
+from ledger.encoding import decode_base64
 from ledger.entry import check_name
 from ledger.errors import MalformedInput, VerificationFailed
 
@@ -114,13 +114,6 @@ def _check_salt(salt: object) -> None:
 
 def _decode_salt(text: object) -> bytes:
     """Standard base64 (canonical, with padding) of exactly 32 bytes."""
-    if not isinstance(text, str):
-        raise MalformedInput(f"opening salt: got {type(text).__name__}, want a base64 string")
-    try:
-        salt = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedInput(f"opening salt {text!r} is not standard base64: {exc}") from exc
-    if base64.b64encode(salt).decode("ascii") != text:
-        raise MalformedInput(f"opening salt {text!r} is not in canonical base64 form")
+    salt = decode_base64(text, "opening salt")
     _check_salt(salt)
     return salt

@@ -380,33 +380,35 @@ class _Sequential:
             )
 
     def _check_size(self, size: int) -> None:
-        trusted_due = self.trusted is not None and self.trusted[0].size == size
-        if not trusted_due and not self.checkpoints.is_due(size):
+        trusted = (
+            self.trusted if self.trusted is not None and self.trusted[0].size == size else None
+        )
+        if trusted is None and not self.checkpoints.is_due(size):
             return  # nothing to compare the root with at this size
         root = self.tree.root() if size else EMPTY_ROOT
         for cp, note in self.checkpoints.due(size):
-            if cp.root_hash != root:
-                _fail(
-                    "checkpoint",
-                    f"checkpoint of size {size} has root {cp.root_hash.hex()}, "
-                    f"the entries give {root.hex()}",
-                    size - 1 if size else None,
-                )
-            check_checkpoint_signatures(
-                note, self.log_keys.keys_for_checkpoint(size), self.latest.origin, size
+            mismatch = (
+                f"checkpoint of size {size} has root {cp.root_hash.hex()}, "
+                f"the entries give {root.hex()}"
             )
-        if self.trusted is not None and self.trusted[0].size == size:
-            cp, note = self.trusted
-            if cp.root_hash != root:
-                _fail(
-                    "consistency",
-                    f"your trusted checkpoint of size {size} has root {cp.root_hash.hex()}, "
-                    f"but the log's root at that size is {root.hex()}: the log forked",
-                    size - 1 if size else None,
-                )
-            check_checkpoint_signatures(
-                note, self.log_keys.keys_for_checkpoint(size), self.latest.origin, size
+            self._check_checkpoint(cp, note, root, "checkpoint", mismatch)
+        if trusted is not None:
+            cp, note = trusted
+            mismatch = (
+                f"your trusted checkpoint of size {size} has root {cp.root_hash.hex()}, "
+                f"but the log's root at that size is {root.hex()}: the log forked"
             )
+            self._check_checkpoint(cp, note, root, "consistency", mismatch)
+
+    def _check_checkpoint(
+        self, cp: Checkpoint, note: str, root: bytes, check: str, mismatch: str
+    ) -> None:
+        """The checkpoint has the entries' root (else ``check`` fails) and the right keys."""
+        if cp.root_hash != root:
+            _fail(check, mismatch, cp.size - 1 if cp.size else None)
+        check_checkpoint_signatures(
+            note, self.log_keys.keys_for_checkpoint(cp.size), self.latest.origin, cp.size
+        )
 
 
 def _read_latest(source: LogSource) -> tuple[Checkpoint, str]:
