@@ -60,34 +60,23 @@ def _fast_path_ok(value: Any) -> bool:
     while stack:
         item = pop()
         if type(item) is dict:
-            for key, child in item.items():
+            for key in item:
                 if type(key) is not str:
                     return False
-                kind = type(child)
-                if kind is str or child is None or kind is bool:
-                    continue
-                if kind is int:
-                    if -_MAX_SAFE_INT <= child <= _MAX_SAFE_INT:
-                        continue
-                    return False
-                if kind is dict or kind is list:
-                    push(child)
-                    continue
-                return False
             keys.append("".join(item))
-        else:
-            for child in item:
-                kind = type(child)
-                if kind is str or child is None or kind is bool:
-                    continue
-                if kind is int:
-                    if -_MAX_SAFE_INT <= child <= _MAX_SAFE_INT:
-                        continue
-                    return False
-                if kind is dict or kind is list:
-                    push(child)
+            item = item.values()
+        for child in item:
+            kind = type(child)
+            if kind is str or child is None or kind is bool:
+                continue
+            if kind is int:
+                if -_MAX_SAFE_INT <= child <= _MAX_SAFE_INT:
                     continue
                 return False
+            if kind is dict or kind is list:
+                push(child)
+                continue
+            return False
     text = "".join(keys)
     return text.isascii() or _HIGH_CHAR.search(text) is None
 
