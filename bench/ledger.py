@@ -58,7 +58,7 @@ from ledger.entry import ZERO_HASH, Actor, build_body
 from ledger.merkle import leaf_hash
 from ledger.note import Signer
 from ledger.store.export import ExportBundleChecker, ExportSource, export_log
-from ledger.store.sql import AppendRequest, SqlLedger
+from ledger.store.sql import AppendRequest, SqlLedger, migrate
 from ledger.tiles import ENTRIES, TILE_WIDTH, TileId, tile_path
 from ledger.verify import verify_log
 
@@ -748,8 +748,9 @@ def bench_proofs(sizes: list[int], samples: int) -> None:
     for n in sizes:
         db, _ = cached_ledger(n)
         log(f"[4] proof latency at {n:,} entries, {samples:,} samples each ...")
-        warm_page_cache(db)
         store = SqlLedger.open(sqlite_url(db))
+        migrate(store.engine)  # a ledger cached by an older version: as a server's upgrade would
+        warm_page_cache(db)
         rng = random.Random(n)
         inclusion = [(seq, size) for size in [rng.randint(1, n) for _ in range(samples)]
                      for seq in [rng.randrange(size)]]  # fmt: skip

@@ -94,10 +94,17 @@ def canonicalize(value: Any) -> bytes:
     Raises :class:`MalformedInput` for values JSON cannot carry (NaN, lone surrogates, other
     types).
     """
+    return canonicalize_fast(value)[0]
+
+
+def canonicalize_fast(value: Any) -> tuple[bytes, bool]:
+    """:func:`canonicalize`, and whether it took the fast path — then ``json.loads`` of the
+    bytes gives back a value equal to ``value`` (the reference path may not: ``1.0`` is
+    written ``1``)."""
     try:
         if _fast_path_ok(value):
-            return _encode(value)
-        return rfc8785.dumps(value)
+            return _encode(value), True
+        return rfc8785.dumps(value), False
     except (TypeError, ValueError, UnicodeEncodeError, rfc8785.CanonicalizationError) as exc:
         raise MalformedInput(f"value is not canonical JSON: {exc}") from exc
     except RecursionError as exc:

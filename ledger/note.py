@@ -305,7 +305,7 @@ class Verifiers:
 class Signer:
     """An Ed25519 private key that signs notes as ``name`` (signed-note §Ed25519 signatures)."""
 
-    __slots__ = ("_key_id", "_name", "_private_key", "_public_key")
+    __slots__ = ("_key_id", "_name", "_private_key", "_public_key", "_verifier")
 
     def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
         check_key_name(name, "signer")
@@ -315,6 +315,7 @@ class Signer:
         self._private_key = private_key
         self._public_key = private_key.public_key().public_bytes_raw()
         self._key_id = key_id(name, self._public_key)
+        self._verifier = Verifier(name, self._key_id, self._public_key)
 
     @classmethod
     def generate(cls, name: str) -> Signer:
@@ -366,7 +367,7 @@ class Signer:
     @property
     def verifier(self) -> Verifier:
         """The public half."""
-        return Verifier(self._name, self._key_id, self._public_key)
+        return self._verifier
 
     def sign(self, message: bytes) -> bytes:
         """The 64-byte Ed25519 signature of ``message`` (RFC 8032 §5.1.6; deterministic)."""

@@ -3,6 +3,7 @@
 ``entries`` holds the canonical bodies and their leaf hashes (tree level 0). ``tree_nodes``
 holds the hashes of complete subtrees at tree levels 8, 16, 24, ... — exactly the rows of the
 tlog-tiles hash tiles above level 0 — so any node, root or proof is a few range reads away.
+``leaf_tiles`` repeats each complete level-0 tile with its interior nodes, for proofs.
 ``log_head`` is a single row that every append locks, which serializes writers.
 """
 
@@ -44,6 +45,17 @@ entries = Table(
     Column("leaf_hash", LargeBinary(32), nullable=False),
     Index("ix_entries_case_seq", "case_id", "seq"),
 )
+
+leaf_tiles = Table(
+    "leaf_tiles",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("nodes", LargeBinary, nullable=False),
+)
+"""Each complete level-0 tile with every node above it: the 256 leaf hashes of entries
+``256 * idx`` onwards, then the 128 hashes of tree level 1, ..., then the one of level 8
+(511 hashes, 16,352 bytes). Derived from ``entries`` and read only to serve proofs, so that a
+proof reads one row and folds nothing below level 8; verification never reads it."""
 
 tree_nodes = Table(
     "tree_nodes",

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +40,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     text,
     update,
@@ -47,7 +50,15 @@ from sqlalchemy.exc import IntegrityError
 from ledger.canonical import canonicalize
 from ledger.checkpoint import Checkpoint, parse_checkpoint, sign_checkpoint
 from ledger.commitments import Opening, commit_fields
-from ledger.entry import ZERO_HASH, Actor, Entry, build_body, check_name, format_time, parse_entry
+from ledger.entry import (
+    ZERO_HASH,
+    Actor,
+    BodyTemplate,
+    Entry,
+    check_name,
+    format_time,
+    parse_entry,
+)
 from ledger.errors import IdempotencyConflict, LedgerError, MalformedInput, UnknownKey
 from ledger.keys import LOG_KEY_ROTATE, KeyRegistry, log_key_rotate_data
 from ledger.merkle import (
@@ -63,12 +74,13 @@ from ledger.statements import verify_statement
 from ledger.store.schema import (
     checkpoints,
     entries,
+    leaf_tiles,
     log_head,
     openings,
     statement_nonces,
     tree_nodes,
 )
-from ledger.tiles import ENTRIES, TILE_HEIGHT, TILE_WIDTH, TileHashReader, TileId
+from ledger.tiles import ENTRIES, TILE_HEIGHT, TILE_WIDTH, TileHashReader, TileId, tile_path
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _IN_CHUNK = 500  # bound on bound parameters in one IN (...) list
@@ -92,20 +104,48 @@ class AppendRequest:
 
     def content_hash(self) -> bytes:
         """SHA-256 of everything but the key: equal requests are retries of each other."""
-        return hashlib.sha256(
-            canonicalize(
-                {
-                    "case_id": self.case_id,
-                    "event": self.event,
-                    "actor": self.actor.to_json(),
-                    "from_state": self.from_state,
-                    "to_state": self.to_state,
-                    "statement": self.statement,
-                    "data": self.data,
-                    "confidential": self.confidential,
-                }
+        return self.prepare().content_hash
+
+    def prepare(self) -> _Prepared:
+        """Check the request and do every part of the append that does not depend on the log's
+        head — canonical field bytes, salted commitments, content hash — before the lock."""
+        self.check()
+        commitments, opened = commit_fields(self.confidential)
+        template = BodyTemplate.of(
+            case_id=self.case_id,
+            event=self.event,
+            from_state=self.from_state,
+            to_state=self.to_state,
+            actor=self.actor,
+            statement=self.statement,
+            idempotency_key=self.idempotency_key,
+            commitments=commitments,
+            data=self.data,
+        )
+        # The canonical JSON of {actor, case_id, confidential, data, event, from_state,
+        # statement, to_state} (keys in RFC 8785 order), spliced from the template's fields.
+        content = b"".join(
+            (
+                b'{"actor":',
+                template.actor,
+                b',"case_id":',
+                template.case_id,
+                b',"confidential":',
+                canonicalize(self.confidential) if self.confidential else b"{}",
+                b',"data":',
+                template.data,
+                b',"event":',
+                template.event,
+                b',"from_state":',
+                template.from_state,
+                b',"statement":',
+                template.statement,
+                b',"to_state":',
+                template.to_state,
+                b"}",
             )
-        ).digest()
+        )
+        return _Prepared(self, template, hashlib.sha256(content).digest(), commitments, opened)
 
     def check(self) -> None:
         if not self.idempotency_key or len(self.idempotency_key) > 512:
@@ -123,6 +163,17 @@ class AppendRequest:
         overlap = self.data.keys() & self.confidential.keys()
         if overlap:
             raise MalformedInput(f"fields {sorted(overlap)} are both public and confidential")
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A checked request with its body template, content hash and commitments."""
+
+    request: AppendRequest
+    template: BodyTemplate
+    content_hash: bytes
+    commitments: dict[str, str]
+    openings: dict[str, Opening]
 
 
 @dataclass(frozen=True)
@@ -165,7 +216,14 @@ def make_engine(url: str) -> Engine:
         def _on_begin(conn: Connection) -> None:
             # Writers take the write lock up front; readers keep a deferred snapshot.
             immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+            cursor = conn.connection.cursor()  # the driver itself: a few µs, not tens
+            try:
+                cursor.execute(sql)
+            except BaseException as exc:
+                conn._handle_dbapi_exception(exc, sql, (), cursor, None)
+            finally:
+                cursor.close()
 
         return engine
     if url.startswith("postgresql://"):
@@ -202,7 +260,11 @@ def _migrate(conn: Connection) -> None:
 
 
 # Statements of the append path, built once (building a statement costs more than running it).
-_HEAD_FOR_UPDATE = select(log_head).where(log_head.c.id == 1).with_for_update()
+_HEAD_FOR_UPDATE = (
+    select(log_head.c.origin, log_head.c.tree_size, log_head.c.head_leaf_hash, log_head.c.log_vkey)
+    .where(log_head.c.id == 1)
+    .with_for_update()
+)
 _EXISTING = select(entries.c.idempotency_key, entries.c.seq, entries.c.request_hash).where(
     entries.c.idempotency_key.in_(bindparam("keys", expanding=True))
 )
@@ -214,7 +276,15 @@ _INSERT_NODES = insert(tree_nodes)
 _INSERT_OPENINGS = insert(openings)
 _INSERT_NONCES = insert(statement_nonces)
 _INSERT_CHECKPOINT = insert(checkpoints)
-_UPDATE_HEAD = update(log_head).where(log_head.c.id == 1)  # SET from the parameters
+_UPDATE_HEAD_TO = (
+    update(log_head)
+    .where(log_head.c.id == 1)
+    .values(
+        tree_size=bindparam("tree_size"),
+        head_leaf_hash=bindparam("head_leaf_hash"),
+        log_vkey=bindparam("log_vkey"),
+    )
+)
 _LATEST_NOTE = select(checkpoints.c.note).order_by(checkpoints.c.tree_size.desc()).limit(1)
 _BODY_AT = select(entries.c.body).where(entries.c.seq == bindparam("seq"))
 
@@ -309,6 +379,71 @@ def _driver_insert(conn: Connection, stmt: Insert, rows: list[dict[str, Any]]) -
     cursor.close()
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One statement of a :func:`_driver_batch`; a list of parameter sets runs it for each."""
+
+    stmt: Executable
+    params: dict[str, Any] | list[dict[str, Any]]
+
+
+def _returns_rows(step: _Step) -> bool:
+    return isinstance(step.stmt, Select)
+
+
+def _driver_batch(conn: Connection, steps: list[_Step]) -> list[list[Any]]:
+    """Run statements in order on the DBAPI connection of ``conn`` and return each one's rows
+    (empty for a statement without any).
+
+    On PostgreSQL they go in one psycopg pipeline: one network round trip for all of them, the
+    server still running each in turn — under READ COMMITTED each with its own snapshot, so a
+    read that follows ``SELECT ... FOR UPDATE`` sees what was committed before the lock was
+    granted. Errors are raised as conn.execute raises them.
+    """
+    if not conn.in_transaction():
+        conn.begin()
+    pipelined = conn.dialect.name == "postgresql"
+    pipeline: AbstractContextManager[Any] = (
+        conn.connection.dbapi_connection.pipeline()  # type: ignore[union-attr]
+        if pipelined
+        else nullcontext()
+    )
+    cursors: list[Any] = []
+    results: list[list[Any]] = []
+    sql: str = ""
+    args: Any = None
+    try:
+        with pipeline:
+            for step in steps:
+                sql, order, defaults = _compiled_for(conn, step.stmt)
+                cursor = conn.connection.cursor()
+                cursors.append(cursor)
+                if isinstance(step.params, list):
+                    args = (
+                        [tuple(row[k] for k in order) for row in step.params]
+                        if order is not None
+                        else step.params
+                    )
+                    cursor.executemany(sql, args)
+                else:
+                    values = {**defaults, **step.params}
+                    args = tuple(values[k] for k in order) if order is not None else values
+                    cursor.execute(sql, args)
+                if not pipelined:
+                    results.append(list(cursor.fetchall()) if _returns_rows(step) else [])
+            if pipelined:  # the first fetch sends the pipeline and waits for every result
+                results = [
+                    list(c.fetchall()) if _returns_rows(step) else []
+                    for c, step in zip(cursors, steps, strict=True)
+                ]
+    except BaseException as exc:
+        conn._handle_dbapi_exception(exc, sql, args, cursors[-1] if cursors else None, None)
+    finally:
+        for cursor in cursors:
+            cursor.close()
+    return results
+
+
 class _ConnTiles:
     """Reads hash tiles from the tables inside an open connection."""
 
@@ -330,6 +465,265 @@ class _ConnTiles:
         return [bytes(h) for (h,) in rows]
 
 
+# -- proofs ---------------------------------------------------------------------------------
+#
+# A complete tile (256 hashes of tree level 8 * L) never changes, nor does any node above it up
+# to level 8 * L + 8. Roots and proofs take their nodes from such *tile trees*: the tile's 256
+# hashes, then the 128, 64, ..., 1 nodes above them (511 hashes in one bytes object), so that a
+# node is a slice, not a fold. Level-0 trees are stored (``leaf_tiles``: appends write them,
+# migration 0002 filled them in); the upper ones are folded once from ``tree_nodes`` and kept
+# by the SqlLedger. The last tile of each level, not complete yet, is kept as far as it goes
+# (its complete nodes, level by level) and read again when a proof needs more of it.
+# Verification and export never come here: they read ``entries`` and ``tree_nodes`` through
+# ``read_tile``.
+
+_TREE_HASHES = 2 * TILE_WIDTH - 1
+_TREE_BYTES = 32 * _TREE_HASHES
+_TREE_OFFSET = tuple(2 * TILE_WIDTH - (2 * TILE_WIDTH >> r) for r in range(TILE_HEIGHT + 1))
+"""Where tree level ``r`` above the tile (0: its own hashes, 8: its root) starts in the tree."""
+_LEAF_TREES = 1024  # level-0 trees kept in memory, most recently used: 16 MiB
+_UPPER_TREES = 1024  # trees of level 1 and up (one per 65,536 entries): 16 MiB
+_TAILS = 64  # incomplete tiles kept (the log has one a level)
+
+_LEAF_ROWS = (
+    select(entries.c.seq, entries.c.leaf_hash)
+    .where(entries.c.seq >= bindparam("start"), entries.c.seq < bindparam("end"))
+    .order_by(entries.c.seq)
+)
+_NODE_ROWS = (
+    select(tree_nodes.c.idx, tree_nodes.c.hash)
+    .where(
+        tree_nodes.c.level == bindparam("level"),
+        tree_nodes.c.idx >= bindparam("start"),
+        tree_nodes.c.idx < bindparam("end"),
+    )
+    .order_by(tree_nodes.c.idx)
+)
+_LEAF_TREE = select(leaf_tiles.c.nodes).where(leaf_tiles.c.idx == bindparam("idx"))
+_INSERT_LEAF_TILES = insert(leaf_tiles)
+
+
+def tile_tree(hashes: Sequence[bytes]) -> bytes:
+    """The tree of a complete tile: its 256 hashes, then each level above them, to its root."""
+    if len(hashes) != TILE_WIDTH:
+        raise MalformedInput(f"a tile tree needs {TILE_WIDTH} hashes, not {len(hashes)}")
+    sha256 = hashlib.sha256
+    row = list(hashes)
+    out = list(row)
+    while len(row) > 1:
+        row = [sha256(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row), 2)]
+        out += row
+    return b"".join(out)
+
+
+def leaf_tile_rows(
+    conn: Connection, finished: Sequence[tuple[int, int, bytes]]
+) -> list[dict[str, Any]]:
+    """The ``leaf_tiles`` rows of the level-0 tiles that one append completed.
+
+    ``finished`` holds the ``(level, index, hash)`` items of every ``CompactRange.append`` of
+    the append (those of levels 0 to 8 suffice), in any order. A tile the append filled on its
+    own is assembled from them, with no hashing; one that an earlier append began reads its
+    leaf hashes back from ``entries``, so call this after inserting the append's entries, then
+    ``_driver_insert(conn, _INSERT_LEAF_TILES, rows)`` if there are rows.
+    """
+    done = [index for level, index, _ in finished if level == TILE_HEIGHT]
+    if not done:
+        return []
+    nodes = {(level, index): h for level, index, h in finished if level <= TILE_HEIGHT}
+    rows: list[dict[str, Any]] = []
+    for n in done:
+        try:
+            tree = b"".join(
+                [
+                    nodes[r, i]
+                    for r in range(TILE_HEIGHT + 1)
+                    for i in range(n << (TILE_HEIGHT - r), (n + 1) << (TILE_HEIGHT - r))
+                ]
+            )
+        except KeyError:  # begun by an earlier append
+            start = n * TILE_WIDTH
+            got = _driver_rows(conn, _LEAF_TILE, {"start": start, "end": start + TILE_WIDTH})
+            tree = tile_tree([bytes(h) for (h,) in got])
+        rows.append({"idx": n, "nodes": tree})
+    return rows
+
+
+def backfill_leaf_tiles(conn: Connection) -> None:
+    """Write the ``leaf_tiles`` row of every complete tile of ``entries`` that has none."""
+    top = conn.execute(select(func.max(entries.c.seq))).scalar()
+    if top is None:
+        return
+    have = set(conn.execute(select(leaf_tiles.c.idx)).scalars())
+    chunk = 64 * TILE_WIDTH
+    for start in range(0, (int(top) + 1) // TILE_WIDTH * TILE_WIDTH, chunk):
+        tiles: dict[int, list[bytes]] = {}
+        for seq, h in conn.execute(_LEAF_ROWS, {"start": start, "end": start + chunk}):
+            tiles.setdefault(int(seq) // TILE_WIDTH, []).append(bytes(h))
+        rows = [
+            {"idx": n, "nodes": tile_tree(hashes)}
+            for n, hashes in tiles.items()
+            if len(hashes) == TILE_WIDTH and n not in have  # a tile with a gap stays out
+        ]
+        if rows:
+            conn.execute(_INSERT_LEAF_TILES, rows)
+
+
+def _read_rows(conn: Connection, stmt: Select[Any], params: dict[str, Any]) -> list[Any]:
+    """:func:`_driver_rows` without opening a transaction when none is open: proofs read only
+    complete, immutable rows, each statement whole, so SQLite runs each in autocommit (one BEGIN
+    and ROLLBACK a proof fewer); PostgreSQL's driver opens one, which closing the connection
+    rolls back."""
+    sql, order, defaults = _compiled_for(conn, stmt)
+    values = {**defaults, **params}
+    args = tuple(values[k] for k in order) if order is not None else values
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, args)
+        rows = list(cursor.fetchall())
+    except BaseException as exc:
+        conn._handle_dbapi_exception(exc, sql, args, cursor, None)
+    cursor.close()
+    return rows
+
+
+class _TileTrees:
+    """The tile trees of complete tiles that proofs have read, shared by the proofs of one
+    :class:`SqlLedger` (and its threads): upper levels up to ``_UPPER_TREES`` of them, level 0
+    the ``_LEAF_TREES`` most recently used."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._leaf: OrderedDict[int, bytes] = OrderedDict()
+        self._upper: dict[tuple[int, int], bytes] = {}
+        self._tails: dict[tuple[int, int], list[list[bytes]]] = {}
+
+    def tail(self, tile_level: int, n: int) -> list[list[bytes]] | None:
+        """The complete nodes of an incomplete tile as far as it was read (see _levels)."""
+        return self._tails.get((tile_level, n))
+
+    def put_tail(self, tile_level: int, n: int, levels: list[list[bytes]]) -> None:
+        with self._lock:
+            if len(self._tails) >= _TAILS:
+                del self._tails[next(iter(self._tails))]
+            self._tails[tile_level, n] = levels
+
+    def get(self, tile_level: int, n: int) -> bytes | None:
+        if tile_level:
+            return self._upper.get((tile_level, n))
+        tree = self._leaf.get(n)
+        if tree is not None:
+            with self._lock:
+                if n in self._leaf:  # unless another thread evicted it meanwhile
+                    self._leaf.move_to_end(n)
+        return tree
+
+    def put(self, tile_level: int, n: int, tree: bytes) -> None:
+        with self._lock:
+            self._tails.pop((tile_level, n), None)
+            if tile_level:
+                if len(self._upper) >= _UPPER_TREES:
+                    del self._upper[next(iter(self._upper))]
+                self._upper[tile_level, n] = tree
+            else:
+                self._leaf[n] = tree
+                if len(self._leaf) > _LEAF_TREES:
+                    self._leaf.popitem(last=False)
+
+
+class _ProofHashes:
+    """The :class:`ledger.merkle.HashReader` of roots and proofs: nodes from tile trees.
+
+    Returns exactly what :class:`TileHashReader` over the same tables returns, and refuses what
+    it refuses (a node beyond ``size``, a tile with rows missing); reads in one connection.
+    """
+
+    def __init__(
+        self, conn: Connection, size: int, trees: _TileTrees, stored_leaf_trees: bool
+    ) -> None:
+        self._conn = conn
+        self._size = size
+        self._trees = trees
+        self._stored = stored_leaf_trees
+        self._partial: dict[tuple[int, int], list[list[bytes]]] = {}
+
+    def read_nodes(self, nodes: Sequence[tuple[int, int]]) -> list[bytes]:
+        out: list[bytes] = []
+        size = self._size
+        for level, index in nodes:
+            if level < 0 or index < 0 or (index + 1) << level > size:  # never asked by proofs
+                reader = TileHashReader(_ConnTiles(self._conn), size)
+                out += reader.read_nodes([(level, index)])  # refuses as it always did
+                continue
+            tile_level, r = divmod(level, TILE_HEIGHT)
+            n, i = divmod(index, TILE_WIDTH >> r)
+            tree = self._tree(tile_level, n)
+            if tree is not None:
+                at = (_TREE_OFFSET[r] + i) * 32
+                out.append(tree[at : at + 32])
+            else:
+                out.append(self._partial[tile_level, n][r][i])
+        return out
+
+    def _tree(self, tile_level: int, n: int) -> bytes | None:
+        """The tree of tile ``n`` of ``tile_level`` if that tile is complete in the log; else
+        None, with the complete nodes of the part of it that ``size`` covers (at least) in
+        ``_partial``."""
+        trees = self._trees
+        tree = trees.get(tile_level, n)
+        if tree is not None or (tile_level, n) in self._partial:
+            return tree
+        start = n * TILE_WIDTH
+        width = min(TILE_WIDTH, (self._size >> (TILE_HEIGHT * tile_level)) - start)
+        tail = trees.tail(tile_level, n)
+        if tail is not None and len(tail[0]) >= width:
+            self._partial[tile_level, n] = tail
+            return None
+        conn = self._conn
+        if tile_level == 0:
+            if self._stored:
+                row = _read_rows(conn, _LEAF_TREE, {"idx": n})
+                if row:
+                    tree = bytes(row[0][0])
+                    if len(tree) != _TREE_BYTES:
+                        raise MalformedInput(f"leaf tile tree {n} is {len(tree)} bytes")
+                    self._trees.put(0, n, tree)
+                    return tree
+            params = {"start": start, "end": start + TILE_WIDTH}
+            rows = _read_rows(conn, _LEAF_ROWS, params)
+        else:
+            params = {"level": tile_level * TILE_HEIGHT, "start": start, "end": start + TILE_WIDTH}
+            rows = _read_rows(conn, _NODE_ROWS, params)
+        if len(rows) == TILE_WIDTH:  # 256 distinct keys in a range of 256: the tile is whole
+            tree = tile_tree([bytes(h) for _, h in rows])
+            self._trees.put(tile_level, n, tree)
+            return tree
+        # Not complete in the log. The hashes this size covers, in stored order with gaps closed
+        # up, refused if any is missing, as TileHashReader reads and refuses them; kept for the
+        # next proofs if there is no gap (rows are never changed, only added).
+        whole = all(k == start + j for j, (k, _) in enumerate(rows))
+        hashes = [bytes(h) for k, h in rows if whole or k < start + width]
+        if len(hashes) < width:
+            tile = TileId(tile_level, n, width)
+            raise MalformedInput(f"{tile_path(tile)} holds {len(hashes)} hashes, want {width}")
+        levels = self._partial[tile_level, n] = _levels(hashes)
+        if whole:
+            trees.put_tail(tile_level, n, levels)
+        return None
+
+
+def _levels(hashes: list[bytes]) -> list[list[bytes]]:
+    """The complete nodes over a run of hashes: ``levels[r][i]`` is the node over hashes
+    ``i * 2**r`` to ``(i + 1) * 2**r - 1`` (RFC 9162 node hashes)."""
+    sha256 = hashlib.sha256
+    levels = [hashes]
+    row = hashes
+    while len(row) > 1:
+        row = [sha256(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row) - 1, 2)]
+        levels.append(row)
+    return levels
+
+
 class SqlLedger:
     """The ledger store. Appends need a :class:`Signer`; reads do not."""
 
@@ -341,7 +735,8 @@ class SqlLedger:
         self._edge: CompactRange | None = None
         self._edge_head = ZERO_HASH
         self._pinned: Connection | None = None
-        self._upper_nodes: dict[tuple[int, int], bytes] = {}  # see TileHashReader
+        self._trees = _TileTrees()  # see _ProofHashes
+        self._leaf_tiles: bool | None = None  # is there a leaf_tiles table (migration 0002)?
 
     @classmethod
     def open(cls, url: str, signer: Signer | None = None) -> SqlLedger:
@@ -418,11 +813,10 @@ class SqlLedger:
         signer = self._require_signer()
         if not requests:
             raise MalformedInput("append needs at least one request")
-        for r in requests:
-            r.check()
+        prepared = [r.prepare() for r in requests]
         try:
             with write_transaction(self.engine) as conn:
-                return self._append_locked(conn, signer, list(requests))
+                return self._append_locked(conn, signer, prepared)
         except IntegrityError as exc:  # only reachable if the head lock was bypassed
             raise LedgerError(f"append refused by the database: {exc.orig}") from exc
 
@@ -436,8 +830,9 @@ class SqlLedger:
             actor=actor,
             data=log_key_rotate_data(old.verifier.vkey, new_signer.verifier.vkey),
         )
+        prepared = [request.prepare()]
         with write_transaction(self.engine) as conn:
-            result = self._append_locked(conn, old, [request], rotate_to=new_signer)
+            result = self._append_locked(conn, old, prepared, rotate_to=new_signer)
         self.signer = new_signer
         return result
 
@@ -445,26 +840,41 @@ class SqlLedger:
         self,
         conn: Connection,
         signer: Signer,
-        requests: list[AppendRequest],
+        prepared: list[_Prepared],
         rotate_to: Signer | None = None,
     ) -> AppendResult:
-        # (1) lock the head
-        head = conn.execute(_HEAD_FOR_UPDATE).first()
-        if head is None:
+        requests = [p.request for p in prepared]
+        # (1) lock the head; a single append reads its key and case head in the same round trip
+        single = prepared[0].request if len(prepared) == 1 else None
+        steps = [_Step(_HEAD_FOR_UPDATE, {})]
+        if single is not None:
+            steps.append(_Step(_EXISTING_ONE, {"key": single.idempotency_key}))
+            if single.case_id is not None:
+                steps.append(_Step(_CASE_HEAD_ONE, {"case_id": single.case_id}))
+        found = _driver_batch(conn, steps)
+        if not found[0]:
             raise LedgerError("the ledger is not initialised: run `dozvil ledger init`")
-        if head.log_vkey != signer.verifier.vkey:
+        origin, tree_size, head_leaf, log_vkey = found[0][0]
+        if log_vkey != signer.verifier.vkey:
             raise UnknownKey(
-                f"log key {signer.verifier.vkey} is not the log's current key {head.log_vkey}"
+                f"log key {signer.verifier.vkey} is not the log's current key {log_vkey}"
             )
-        size = int(head.tree_size)
-        prev = bytes(head.head_leaf_hash)
+        size = int(tree_size)
+        prev = bytes(head_leaf)
 
         # (2) idempotency
-        hashes = [r.content_hash() for r in requests]
-        existing = self._existing(conn, [r.idempotency_key for r in requests])
+        hashes = [p.content_hash for p in prepared]
+        existing: dict[str, tuple[int, bytes]]
+        known_heads: dict[str, bytes | None] | None = None
+        if single is not None:
+            existing = {key: (int(seq), bytes(h)) for key, seq, h in found[1]}
+            if single.case_id is not None:
+                known_heads = {single.case_id: bytes(found[2][0][1]) if found[2] else None}
+        else:
+            existing = self._existing(conn, [r.idempotency_key for r in requests])
         results: list[Entry | None] = []
         replayed: list[bool] = []
-        fresh: list[tuple[int, AppendRequest, bytes]] = []
+        fresh: list[_Prepared] = []
         batch_keys: dict[str, bytes] = {}
         for i, (r, h) in enumerate(zip(requests, hashes, strict=True)):
             known = existing.get(r.idempotency_key)
@@ -489,54 +899,46 @@ class SqlLedger:
                 batch_keys[r.idempotency_key] = h
                 results.append(None)
                 replayed.append(False)
-                fresh.append((i, r, h))
+                fresh.append(prepared[i])
 
         if not fresh:
             return AppendResult([e for e in results if e is not None], self._latest(conn), replayed)
 
         # (3) statements
         time = format_time(datetime.now(UTC))
-        self._check_statements(conn, [r for _, r, _ in fresh], time)
+        self._check_statements(conn, [p.request for p in fresh], time)
 
         # (4) build the entries and the tree nodes
         edge = self._load_edge(conn, size, prev)
-        case_heads = self._case_heads(conn, [r.case_id for _, r, _ in fresh if r.case_id])
+        case_heads = known_heads
+        if case_heads is None:
+            case_heads = self._case_heads(
+                conn, [p.request.case_id for p in fresh if p.request.case_id]
+            )
         rows: list[dict[str, Any]] = []
         node_rows: list[dict[str, Any]] = []
+        tile_nodes: list[tuple[int, int, bytes]] = []  # levels 0-8: complete level-0 tiles
         opening_rows: list[dict[str, Any]] = []
         nonce_rows: list[dict[str, Any]] = []
         built: dict[str, Entry] = {}
-        for _, r, h in fresh:
+        for p in fresh:
+            r = p.request
             seq = size + len(rows)
             case_prev = None
             if r.case_id is not None:
                 case_prev = case_heads[r.case_id]
-            commitments, opened = commit_fields(r.confidential)
-            body = build_body(
-                seq=seq,
-                prev=prev,
-                case_prev=case_prev,
-                time=time,
-                case_id=r.case_id,
-                event=r.event,
-                from_state=r.from_state,
-                to_state=r.to_state,
-                actor=r.actor,
-                statement=r.statement,
-                idempotency_key=r.idempotency_key,
-                commitments=commitments,
-                data=r.data,
-            )
-            entry = parse_entry(body)
+            body = p.template.fill(seq=seq, prev=prev, case_prev=case_prev, time=time)
             leaf = edge.append_leaf(body)
             for level, index, node in edge.finished:
+                if level <= TILE_HEIGHT:
+                    tile_nodes.append((level, index, node))
                 if level and level % TILE_HEIGHT == 0:
                     node_rows.append({"level": level, "idx": index, "hash": node})
             rows.append(
                 {
                     "seq": seq,
                     "idempotency_key": r.idempotency_key,
-                    "request_hash": h,
+                    "request_hash": p.content_hash,
                     "case_id": r.case_id,
                     "event": r.event,
                     "body": body,
@@ -545,35 +947,63 @@ class SqlLedger:
             )
             opening_rows.extend(
                 {"seq": seq, "field": name, "opening": json.dumps(o.to_json())}
-                for name, o in opened.items()
+                for name, o in p.openings.items()
             )
             if r.statement is not None:
                 inner = r.statement["statement"]
                 nonce_rows.append({"issuer": inner["issuer"], "nonce": inner["nonce"], "seq": seq})
+            if p.template.exact:  # the body holds exactly these values: no need to parse it
+                built[r.idempotency_key] = Entry(
+                    body=body,
+                    seq=seq,
+                    prev=prev,
+                    case_prev=case_prev,
+                    time=time,
+                    case_id=r.case_id,
+                    event=r.event,
+                    from_state=r.from_state,
+                    to_state=r.to_state,
+                    actor=r.actor,
+                    statement=r.statement,
+                    idempotency_key=r.idempotency_key,
+                    commitments=p.commitments,
+                    data=r.data,
+                )
+            else:
+                built[r.idempotency_key] = parse_entry(body)
             if r.case_id is not None:
                 case_heads[r.case_id] = leaf
             prev = leaf
-            built[r.idempotency_key] = entry
-        _driver_insert(conn, _INSERT_ENTRIES, rows)
-        if node_rows:
-            _driver_insert(conn, _INSERT_NODES, node_rows)
-        if opening_rows:
-            conn.execute(_INSERT_OPENINGS, opening_rows)
-        if nonce_rows:
-            conn.execute(_INSERT_NONCES, nonce_rows)
 
-        # (5) sign the checkpoint that covers the new entries
+        # (5) sign the checkpoint that covers the new entries; write it all in one round trip
         new_size = size + len(rows)
-        cp = Checkpoint(head.origin, new_size, edge.root())
+        cp = Checkpoint(origin, new_size, edge.root())
         note = sign_checkpoint(cp, [signer])
-        new_vkey = head.log_vkey
+        new_vkey = log_vkey
         if rotate_to is not None:
             note = add_signatures(note, [rotate_to])
             new_vkey = rotate_to.verifier.vkey
-        conn.execute(_INSERT_CHECKPOINT, {"tree_size": new_size, "note": note})
-        conn.execute(
-            _UPDATE_HEAD, {"tree_size": new_size, "head_leaf_hash": prev, "log_vkey": new_vkey}
+        writes = [_Step(_INSERT_ENTRIES, rows)]
+        for stmt, batch in (
+            (_INSERT_NODES, node_rows),
+            (_INSERT_OPENINGS, opening_rows),
+            (_INSERT_NONCES, nonce_rows),
+        ):
+            if batch:
+                writes.append(_Step(stmt, batch))
+        writes.append(_Step(_INSERT_CHECKPOINT, {"tree_size": new_size, "note": note}))
+        writes.append(
+            _Step(
+                _UPDATE_HEAD_TO,
+                {"tree_size": new_size, "head_leaf_hash": prev, "log_vkey": new_vkey},
+            )
         )
+        _driver_batch(conn, writes)
+        # A level-0 tile this append completed, stored whole for proofs (after the entries:
+        # a tile an earlier append began is read back from them).
+        tile_rows = leaf_tile_rows(conn, tile_nodes)
+        if tile_rows:
+            _driver_batch(conn, [_Step(_INSERT_LEAF_TILES, tile_rows)])
         self._edge, self._edge_head = edge.tree, prev
 
         final = [
@@ -771,8 +1201,10 @@ class SqlLedger:
 
     # Roots and proofs read their tiles through one connection.
 
-    def _proof_reader(self, conn: Connection, size: int) -> TileHashReader:
-        return TileHashReader(_ConnTiles(conn), size, self._upper_nodes)
+    def _proof_reader(self, conn: Connection, size: int) -> _ProofHashes:
+        if self._leaf_tiles is None:
+            self._leaf_tiles = inspect(conn).has_table(leaf_tiles.name)
+        return _ProofHashes(conn, size, self._trees, self._leaf_tiles)
 
     def root(self, size: int) -> bytes:
         with self.connection() as conn:

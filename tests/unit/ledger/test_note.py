@@ -204,7 +204,7 @@ def test_signer_generate_and_repr_hides_the_key() -> None:
     s = Signer.generate("dozvil.example/test")
     assert Signer.from_skey(s.skey).verifier == s.verifier
     assert repr(s) == f"Signer({s.label})"
-    assert s.skey.split("+")[-1] not in repr(s)
+    assert s.skey.split("+", 4)[4] not in repr(s)  # the base64 key itself may hold a "+"
 
 
 def test_signer_rejects_bad_arguments() -> None:
