@@ -138,11 +138,17 @@ _Scanner = Callable[[str, int], tuple[Any, int]]
 _checked_scan: _Scanner = _checked_decoder.scan_once  # type: ignore[attr-defined]
 _plain_scan: _Scanner = _plain_decoder.scan_once  # type: ignore[attr-defined]
 # Classes of bytes: "1" for an ASCII digit; "2" for NUL (``json.loads`` would guess UTF-16 or
-# UTF-32) and for ED-FF (lead bytes of U+D000 and above, and bytes no UTF-8 text holds); "0"
-# for the rest. A UTF-8 text without a "2" byte holds no character at or above U+D800 unless a
-# ``\u`` escape spells one.
+# UTF-32) and for ED-FF (lead bytes of U+D000 and above, and bytes no UTF-8 text holds); "3" for
+# a backslash; "0" for the rest. A UTF-8 text without a "2" byte holds no character at or above
+# U+D800 unless a ``\u`` escape spells one, and a text without a "3" byte has no escape at all.
 _BYTE_CLASSES = bytes(
-    ord("1") if 0x30 <= b <= 0x39 else ord("2") if b == 0 or b >= 0xED else ord("0")
+    ord("1")
+    if 0x30 <= b <= 0x39
+    else ord("2")
+    if b == 0 or b >= 0xED
+    else ord("3")
+    if b == 0x5C
+    else ord("0")
     for b in range(256)
 )
 _SIXTEEN_DIGITS = b"1" * 16  # 2**53 has 16 digits
@@ -156,9 +162,10 @@ def loads(data: bytes) -> tuple[Any, str | None]:
     Raises exactly what ``json.loads`` raises. The text is given only when the value is known to
     hold no float, no integer beyond ±(2**53 - 1) and no character at or above U+D800.
     """
-    if type(data) is bytes and b"\\u" not in data:
+    if type(data) is bytes:
         classes = data.translate(_BYTE_CLASSES)
-        if b"2" not in classes:
+        # (``in`` of one byte is a memchr; the two-byte search only runs on a text with escapes)
+        if b"2" not in classes and (b"3" not in classes or b"\\u" not in data):
             scan = _checked_scan if _SIXTEEN_DIGITS in classes else _plain_scan
             try:
                 text = data.decode("utf-8")

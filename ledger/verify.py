@@ -19,6 +19,12 @@ each entry, in order:
 9. ``checkpoint``    each published checkpoint of this size has the recomputed root, and
    ``checkpoint-signature``: is signed by the log key in force (both keys across a rotation)
 
+The common case takes shorter ways to the same checks, in the same order and with the same
+faults: :func:`check_bundle` runs steps 1-3 of a bundle in one loop that falls back to the entry
+by entry reference at the first doubt, and :meth:`_Sequential.feed_bundle` folds a whole
+bundle's leaves into the tree only where a tile or checkpoint needs them
+(``tests/property/test_verify_fast.py`` holds both to the reference).
+
 Then: ``truncated`` (the log holds fewer entries than its latest checkpoint),
 ``unsigned-entries`` (entries no checkpoint covers), and ``consistency`` (the log's root at
 the size of the auditor's trusted checkpoint equals that checkpoint's root, and the log did not
@@ -27,15 +33,32 @@ shrink).
 
 from __future__ import annotations
 
+import hashlib
+import json.encoder
 import multiprocessing
+import operator
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import NamedTuple, Protocol
 
+from ledger.canonical import MAX_ENTRY_BYTES, _c_encode, is_canonical, loads
 from ledger.checkpoint import Checkpoint, open_checkpoint, parse_checkpoint
 from ledger.commitments import Opening, check_opening
-from ledger.entry import ZERO_HASH, Entry, parse_entry, parse_time
+from ledger.entry import (
+    _ACTOR_FIELDS,
+    _FIELDS,
+    _HEX_HASH,
+    _NAME,
+    _TIME,
+    FORMAT_VERSION,
+    ZERO_HASH,
+    Entry,
+    parse_entry,
+    parse_time,
+)
 from ledger.errors import (
     LedgerError,
     MalformedInput,
@@ -49,6 +72,7 @@ from ledger.merkle import (
     CompactRange,
     inclusion_proof,
     leaf_hash,
+    node_hash,
     verify_inclusion,
 )
 from ledger.note import Verifier, Verifiers
@@ -121,6 +145,14 @@ def _fail(check: str, message: str, seq: int | None, case_id: str | None = None)
 
 def check_bundle(start: int, bodies: list[bytes], stored: list[bytes]) -> list[_Leaf]:
     """Steps 1-3 for the entries of one bundle: independent of every other bundle."""
+    fast = _check_bundle_fast(start, bodies, stored)
+    if fast is not None:
+        return fast
+    return _check_bundle_reference(start, bodies, stored)
+
+
+def _check_bundle_reference(start: int, bodies: list[bytes], stored: list[bytes]) -> list[_Leaf]:
+    """:func:`check_bundle` entry by entry through :func:`parse_entry`: names the first fault."""
     out: list[_Leaf] = []
     for i, body in enumerate(bodies):
         seq = start + i
@@ -149,6 +181,177 @@ def check_bundle(start: int, bodies: list[bytes], stored: list[bytes]) -> list[_
             )
         keep = entry.case_id is None or entry.statement is not None
         out.append(_Leaf(leaf, entry.prev, entry.case_id, entry.case_prev, entry if keep else None))
+    return out
+
+
+_FAST_ERRORS = (LedgerError, ValueError, TypeError, KeyError, RecursionError)
+# parse_entry's checks of time, case_id, event, from_state, to_state, actor id and role as one
+# match of the very same patterns, one a line: no pattern matches a newline, so the joined text
+# matches exactly when each value matches its own pattern. A null case_id, from_state or
+# to_state stands in as a value its pattern accepts.
+_FIELD_LINES = re.compile(
+    "\n".join(f"(?:{p.pattern})" for p in (_TIME, _NAME, _NAME, _NAME, _NAME, _NAME, _NAME))
+)
+if _HEX_HASH.pattern != "[0-9a-f]{64}":
+    raise RuntimeError("ledger.verify: the fast entry check is out of step with ledger.entry")
+# An entry's fields in RFC 8785 order (sorted: no key has a character at or above U+D800).
+_SORTED_FIELDS = (
+    "actor",
+    "case_id",
+    "case_prev",
+    "commitments",
+    "data",
+    "event",
+    "from_state",
+    "idempotency_key",
+    "prev",
+    "seq",
+    "statement",
+    "time",
+    "to_state",
+    "v",
+)
+if tuple(sorted(_FIELDS)) != _SORTED_FIELDS or sorted(_ACTOR_FIELDS) != ["id", "role"]:
+    raise RuntimeError("ledger.verify: the fast entry check is out of step with ledger.entry")
+_entry_fields = operator.itemgetter(*_SORTED_FIELDS)
+_actor_fields = operator.itemgetter("id", "role")
+_encode_string = json.encoder.encode_basestring
+
+
+def _encode(value: object) -> str:
+    """The canonical text of a value :func:`loads` gave its text for (``is_canonical``'s
+    encoder: only called when ``_c_encode`` exists)."""
+    assert _c_encode is not None
+    return "".join(_c_encode(value, 0))
+
+
+def _check_bundle_fast(start: int, bodies: list[bytes], stored: list[bytes]) -> list[_Leaf] | None:
+    """:func:`check_bundle` for a bundle every entry of which passes steps 1-3, else None.
+
+    The checks of :func:`parse_entry` (the same patterns, the same :func:`loads`), in one loop
+    and without building an :class:`Entry` for the entries the sequential checks do not keep.
+    It only ever accepts: on the first doubt it returns None and the reference loop decides
+    (and names the fault). Accepting means every entry passes :func:`parse_entry` and the
+    result is the reference loop's; ``tests/property/test_verify_fast.py`` checks both on
+    generated and corrupted bundles.
+
+    The canonical form is :func:`is_canonical`'s comparison of the text with the encoding of
+    its value, put together field by field: the encoder writes an object as its members in
+    key order, each as the encoded key, ``:`` and the encoded value. The 14 keys are known and
+    so are their encodings; a value that matched its name, hash or time pattern has no
+    character to escape, so it encodes as itself in quotes, an ``int`` as its ``str``; the
+    rest (the idempotency key, ``commitments``, ``data``, ``statement``) go through the very
+    encoder ``is_canonical`` uses.
+    """
+    if len(stored) < len(bodies) or _c_encode is None:
+        return None
+    sha256 = hashlib.sha256
+    hex_hash = _HEX_HASH.fullmatch
+    field_lines = _FIELD_LINES.fullmatch
+    fromisoformat = datetime.fromisoformat
+    fromhex = bytes.fromhex
+    entry_fields = _entry_fields
+    actor_fields = _actor_fields
+    encode = _encode
+    encode_string = _encode_string
+    quote = '"'
+    new_leaf = tuple.__new__  # what _Leaf(...) calls, without its Python-level __new__
+    out: list[_Leaf] = []
+    append = out.append
+    seq = start
+    try:
+        for body, want in zip(bodies, stored, strict=False):
+            # (1) stored-hash
+            leaf = sha256(b"\x00" + body).digest()
+            if leaf != want or len(body) > MAX_ENTRY_BYTES:
+                return None
+            # (2) entry-format: parse_entry's checks. 14 members, each of the 14 fields.
+            obj, text = loads(body)
+            if type(obj) is not dict or len(obj) != len(_SORTED_FIELDS):
+                return None
+            (
+                actor,
+                case_id,
+                case_prev,
+                commitments,
+                data,
+                event,
+                from_state,
+                key,
+                prev,
+                s,
+                statement,
+                time,
+                to_state,
+                v,
+            ) = entry_fields(obj)
+            # (3) sequence: seq is start + i >= 0, so a match is also a non-negative integer
+            if (
+                type(v) is not int
+                or v != FORMAT_VERSION
+                or type(s) is not int
+                or s != seq
+                or type(actor) is not dict
+                or len(actor) != 2
+                or (statement is not None and type(statement) is not dict)
+                or type(commitments) is not dict
+                or type(data) is not dict
+                or type(key) is not str
+                or not key
+            ):
+                return None
+            actor_id, role = actor_fields(actor)
+            # _HEX_HASH: bytes.fromhex refuses anything but a str of hex digit pairs (maybe
+            # spaced: then shorter than 32 bytes), and its lowercase .hex() is the str itself
+            # only when that was 64 lowercase hex digits
+            prev_hash = fromhex(prev)
+            if len(prev) != 64 or prev_hash.hex() != prev:
+                return None
+            case_prev_hash = None
+            if case_prev is not None:
+                case_prev_hash = fromhex(case_prev)
+                if len(case_prev) != 64 or case_prev_hash.hex() != case_prev:
+                    return None
+            # str.join refuses anything but strings (TypeError): only strings are matched.
+            lines = "\n".join(
+                (
+                    time,
+                    "0" if case_id is None else case_id,
+                    event,
+                    "0" if from_state is None else from_state,
+                    "0" if to_state is None else to_state,
+                    actor_id,
+                    role,
+                )
+            )
+            if not field_lines(lines):
+                return None
+            if commitments:
+                for c in commitments.values():
+                    if type(c) is not str or not hex_hash(c):
+                        return None
+            fromisoformat(time[:-1] + "+00:00")  # parse_time's second half: ValueError
+            if text is None:
+                if not is_canonical(obj, body, text):
+                    return None
+            elif text != (
+                f'{{"actor":{{"id":"{actor_id}","role":"{role}"}},'
+                f'"case_id":{"null" if case_id is None else quote + case_id + quote},'
+                f'"case_prev":{"null" if case_prev is None else quote + case_prev + quote},'
+                f'"commitments":{encode(commitments) if commitments else "{}"},'
+                f'"data":{encode(data)},"event":"{event}",'
+                f'"from_state":{"null" if from_state is None else quote + from_state + quote},'
+                f'"idempotency_key":{encode_string(key)},"prev":"{prev}","seq":{s},'
+                f'"statement":{"null" if statement is None else encode(statement)},'
+                f'"time":"{time}",'
+                f'"to_state":{"null" if to_state is None else quote + to_state + quote},"v":1}}'
+            ):
+                return None
+            entry = parse_entry(body) if case_id is None or statement is not None else None
+            append(new_leaf(_Leaf, (leaf, prev_hash, case_id, case_prev_hash, entry)))
+            seq += 1
+    except _FAST_ERRORS:
+        return None
     return out
 
 
@@ -192,6 +395,10 @@ class _Checkpoints:
     def is_due(self, size: int) -> bool:
         """True when a published checkpoint of ``size`` is next."""
         return self._next is not None and self._next[0].size == size
+
+    def next_size(self) -> int | None:
+        """The size of the next published checkpoint (None after the last)."""
+        return None if self._next is None else self._next[0].size
 
     def due(self, size: int) -> Iterator[tuple[Checkpoint, str]]:
         while self._next is not None and self._next[0].size == size:
@@ -293,12 +500,7 @@ class _Sequential:
             _fail("case-chain", "a log-level entry must have case_prev null", seq)
         entry = item.entry
         if entry is not None:
-            # (6) key-registry
-            self.registry.apply(entry)
-            self.log_keys.apply(entry)
-            # (7) statement
-            if entry.statement is not None:
-                self._check_statement(entry)
+            self._check_kept(entry)
         self._check_openings(seq, entry, item)
         self.prev = item.leaf
         # (8) tile
@@ -307,6 +509,104 @@ class _Sequential:
                 self._check_tile_hash(level // TILE_HEIGHT, index, node, seq)
         # (9) checkpoint
         self._check_size(seq + 1)
+
+    def feed_bundle(self, start: int, leaves: Sequence[_Leaf]) -> None:
+        """:meth:`feed` each of ``leaves`` (the entries from ``start`` on), in order.
+
+        A whole bundle (256 entries from a multiple of 256) in which no opening is due takes a
+        shorter way to the same checks in the same order. Steps 4-7 run entry by entry; the
+        leaves are folded into the compact range only where a check needs the tree: at a
+        checkpoint (or the trusted checkpoint) inside the bundle, whose root comes from the
+        range so far plus the bundle's leaves before it, folded as appending them one by one
+        would have left them; and after the bundle's last entry, whose leaves fold into one
+        node of level 8 for steps 8 and 9. Elsewhere inside a bundle, steps 8-9 find nothing
+        to check: no node of level 8 or up is complete and no checkpoint has that size.
+        """
+        count = len(leaves)
+        end = start + count
+        if (
+            count != TILE_WIDTH
+            or start % TILE_WIDTH
+            or self.tree.size != start
+            or (self.next_opening is not None and self.next_opening[0] < end)
+        ):
+            for i, item in enumerate(leaves):
+                self.feed(start + i, item)
+            return
+        heads = self.case_heads
+        prev = self.prev
+        done = 0
+        while True:
+            stop = self._next_root_check(start + done, end) - start
+            for leaf, item_prev, case_id, case_prev, entry in leaves[done:stop]:
+                # (4) prev-chain, (5) case-chain: feed reports any fault
+                if item_prev != prev or (
+                    heads.get(case_id) != case_prev
+                    if case_id is not None
+                    else case_prev is not None
+                ):
+                    self.prev = prev
+                    self._feed_from(start, leaves, done)
+                    return
+                if case_id is not None:
+                    heads[case_id] = leaf
+                prev = leaf
+                if entry is not None:
+                    self._check_kept(entry)
+                done += 1
+            if stop == count:
+                break
+            # (9) a checkpoint inside the bundle
+            partial = CompactRange(start + stop, self.tree.hashes + _subtrees(leaves, stop))
+            self._check_size(start + stop, partial)
+        self.prev = prev
+        # (8) tile
+        self._append_bundle([item.leaf for item in leaves], end - 1)
+        # (9) checkpoint
+        self._check_size(end)
+
+    def _next_root_check(self, after: int, end: int) -> int:
+        """The first size in ``(after, end)`` with a checkpoint to check, else ``end``."""
+        stop = end
+        size = self.checkpoints.next_size()
+        if size is not None and after < size < stop:
+            stop = size
+        if self.trusted is not None and after < self.trusted[0].size < stop:
+            stop = self.trusted[0].size
+        return stop
+
+    def _feed_from(self, start: int, leaves: Sequence[_Leaf], done: int) -> None:
+        """Back to :meth:`feed` after the first ``done`` leaves of a bundle went the short way
+        (their steps 4-7 done, and steps 8-9 up to the last checkpoint size among them)."""
+        for item in leaves[:done]:
+            self.tree.append(item.leaf)  # completes no node of level 8: ``done`` < 256
+        for i in range(done, len(leaves)):
+            self.feed(start + i, leaves[i])
+
+    def _append_bundle(self, leaves: list[bytes], seq: int) -> None:
+        """Append a whole aligned bundle's leaves to the compact range, checking the nodes of
+        level 8, 16, ... it completes against their tiles, as :meth:`feed` would at ``seq``."""
+        h = _fold_perfect(leaves)
+        tree = self.tree
+        index = tree.size >> TILE_HEIGHT  # of the bundle's node at level 8
+        level = TILE_HEIGHT
+        self._check_tile_hash(1, index, h, seq)
+        hashes = tree.hashes  # all of level 8 and up: the tree size is a multiple of 256
+        while (index >> (level - TILE_HEIGHT)) & 1:
+            h = node_hash(hashes.pop(), h)
+            level += 1
+            if level % TILE_HEIGHT == 0:
+                self._check_tile_hash(level // TILE_HEIGHT, index >> (level - TILE_HEIGHT), h, seq)
+        hashes.append(h)
+        tree.size += len(leaves)
+
+    def _check_kept(self, entry: Entry) -> None:
+        # (6) key-registry
+        self.registry.apply(entry)
+        self.log_keys.apply(entry)
+        # (7) statement
+        if entry.statement is not None:
+            self._check_statement(entry)
 
     def _check_statement(self, entry: Entry) -> None:
         assert entry.statement is not None
@@ -379,13 +679,14 @@ class _Sequential:
                 seq,
             )
 
-    def _check_size(self, size: int) -> None:
+    def _check_size(self, size: int, tree: CompactRange | None = None) -> None:
+        """Step 9 at ``size``: ``tree`` holds the first ``size`` leaves (default: all so far)."""
         trusted = (
             self.trusted if self.trusted is not None and self.trusted[0].size == size else None
         )
         if trusted is None and not self.checkpoints.is_due(size):
             return  # nothing to compare the root with at this size
-        root = self.tree.root() if size else EMPTY_ROOT
+        root = (tree if tree is not None else self.tree).root() if size else EMPTY_ROOT
         for cp, note in self.checkpoints.due(size):
             mismatch = (
                 f"checkpoint of size {size} has root {cp.root_hash.hex()}, "
@@ -409,6 +710,27 @@ class _Sequential:
         check_checkpoint_signatures(
             note, self.log_keys.keys_for_checkpoint(cp.size), self.latest.origin, cp.size
         )
+
+
+def _fold_perfect(row: list[bytes]) -> bytes:
+    """The root of a perfect subtree from its 2**k leaf hashes (node_hash, level by level)."""
+    sha256 = hashlib.sha256
+    while len(row) > 1:
+        row = [sha256(b"\x01" + row[i] + row[i + 1]).digest() for i in range(0, len(row), 2)]
+    return row[0]
+
+
+def _subtrees(leaves: Sequence[_Leaf], count: int) -> list[bytes]:
+    """What :class:`CompactRange` holds after appending the first ``count`` leaves to an
+    empty range: the perfect subtrees of the set bits of ``count``, largest first."""
+    out: list[bytes] = []
+    first = 0
+    for level in range(count.bit_length() - 1, -1, -1):
+        if count >> level & 1:
+            span = 1 << level
+            out.append(_fold_perfect([item.leaf for item in leaves[first : first + span]]))
+            first += span
+    return out
 
 
 def _read_latest(source: LogSource) -> tuple[Checkpoint, str]:
@@ -532,8 +854,8 @@ def _verify_stream(
         chunks = ((start, check_bundle(start, b, s)) for start, b, s in _bundles(source, size))
     done = 0
     for start, leaves in chunks:
-        for i, item in enumerate(leaves):
-            state.feed(start + i, item)
+        for first in range(0, len(leaves), TILE_WIDTH):
+            state.feed_bundle(start + first, leaves[first : first + TILE_WIDTH])
         done += len(leaves)
         if progress is not None:
             progress(len(leaves))

@@ -31,6 +31,9 @@ log_head = Table(
     Column("tree_size", BigInteger, nullable=False),
     Column("head_leaf_hash", LargeBinary(32), nullable=False),
     Column("log_vkey", Text, nullable=False),
+    # The tree's right edge at tree_size: the hashes of its complete subtrees, largest first,
+    # 32 bytes each (RFC 9162 compact range). Extending it is all an append needs of the tree.
+    Column("edge", LargeBinary, nullable=True),
 )
 
 entries = Table(

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import threading
+import time as _time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -207,9 +209,9 @@ def make_engine(url: str) -> Engine:
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+            _set_wal(cur)
             cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA busy_timeout=120000")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -228,7 +230,28 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    # No pool_pre_ping: it costs every checkout a round trip (a tenth of an append). After a
+    # server restart the first use of each stale pooled connection fails instead, the pool
+    # drops it, and the caller's retry (an activity's, an operator's) gets a fresh one.
+    return create_engine(url, pool_recycle=3600)
+
+
+_SQLITE_BUSY_MS = 120_000
+
+
+def _set_wal(cursor: Any) -> None:
+    """Switch a SQLite database to WAL. The switch needs the database to itself and SQLite
+    does not call the busy handler for it, so processes opening a new database together
+    retry here (for as long as the busy timeout) instead of failing with "locked"."""
+    deadline = _time.monotonic() + _SQLITE_BUSY_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or _time.monotonic() > deadline:
+                raise
+            _time.sleep(0.005)
 
 
 @contextmanager
@@ -261,7 +284,13 @@ def _migrate(conn: Connection) -> None:
 
 # Statements of the append path, built once (building a statement costs more than running it).
 _HEAD_FOR_UPDATE = (
-    select(log_head.c.origin, log_head.c.tree_size, log_head.c.head_leaf_hash, log_head.c.log_vkey)
+    select(
+        log_head.c.origin,
+        log_head.c.tree_size,
+        log_head.c.head_leaf_hash,
+        log_head.c.log_vkey,
+        log_head.c.edge,
+    )
     .where(log_head.c.id == 1)
     .with_for_update()
 )
@@ -283,6 +312,7 @@ _UPDATE_HEAD_TO = (
         tree_size=bindparam("tree_size"),
         head_leaf_hash=bindparam("head_leaf_hash"),
         log_vkey=bindparam("log_vkey"),
+        edge=bindparam("edge"),
     )
 )
 _LATEST_NOTE = select(checkpoints.c.note).order_by(checkpoints.c.tree_size.desc()).limit(1)
@@ -732,8 +762,6 @@ class SqlLedger:
         self.signer = signer
         self._registry = KeyRegistry()
         self._registry_seq = -1  # registry folded through this seq
-        self._edge: CompactRange | None = None
-        self._edge_head = ZERO_HASH
         self._pinned: Connection | None = None
         self._trees = _TileTrees()  # see _ProofHashes
         self._leaf_tiles: bool | None = None  # is there a leaf_tiles table (migration 0002)?
@@ -790,6 +818,7 @@ class SqlLedger:
                     tree_size=0,
                     head_leaf_hash=ZERO_HASH,
                     log_vkey=signer.verifier.vkey,
+                    edge=b"",
                 )
             )
             cp = Checkpoint(origin, 0, EMPTY_ROOT)
@@ -854,7 +883,7 @@ class SqlLedger:
         found = _driver_batch(conn, steps)
         if not found[0]:
             raise LedgerError("the ledger is not initialised: run `dozvil ledger init`")
-        origin, tree_size, head_leaf, log_vkey = found[0][0]
+        origin, tree_size, head_leaf, log_vkey, stored_edge = found[0][0]
         if log_vkey != signer.verifier.vkey:
             raise UnknownKey(
                 f"log key {signer.verifier.vkey} is not the log's current key {log_vkey}"
@@ -909,7 +938,7 @@ class SqlLedger:
         self._check_statements(conn, [p.request for p in fresh], time)
 
         # (4) build the entries and the tree nodes
-        edge = self._load_edge(conn, size, prev)
+        edge = _load_edge(conn, size, stored_edge)
         case_heads = known_heads
         if case_heads is None:
             case_heads = self._case_heads(
@@ -995,7 +1024,12 @@ class SqlLedger:
         writes.append(
             _Step(
                 _UPDATE_HEAD_TO,
-                {"tree_size": new_size, "head_leaf_hash": prev, "log_vkey": new_vkey},
+                {
+                    "tree_size": new_size,
+                    "head_leaf_hash": prev,
+                    "log_vkey": new_vkey,
+                    "edge": b"".join(edge.tree.hashes),
+                },
             )
         )
         _driver_batch(conn, writes)
@@ -1004,7 +1038,6 @@ class SqlLedger:
         tile_rows = leaf_tile_rows(conn, tile_nodes)
         if tile_rows:
             _driver_batch(conn, [_Step(_INSERT_LEAF_TILES, tile_rows)])
-        self._edge, self._edge_head = edge.tree, prev
 
         final = [
             e if e is not None else built[r.idempotency_key]
@@ -1080,14 +1113,6 @@ class SqlLedger:
             for case_id, leaf in rows:
                 heads[case_id] = bytes(leaf)
         return heads
-
-    def _load_edge(self, conn: Connection, size: int, head_leaf: bytes) -> _Edge:
-        cached = self._edge
-        if cached is not None and cached.size == size and self._edge_head == head_leaf:
-            tree = CompactRange(cached.size, list(cached.hashes))
-        else:
-            tree = CompactRange.from_reader(TileHashReader(_ConnTiles(conn), size), size)
-        return _Edge(tree)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -1217,6 +1242,26 @@ class SqlLedger:
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         with self.connection() as conn:
             return consistency_proof(self._proof_reader(conn, new_size), old_size, new_size)
+
+
+def _load_edge(conn: Connection, size: int, stored: bytes | None) -> _Edge:
+    """The right edge as the head row stores it (read with the lock: no tile reads), or, for a
+    head written before the column existed, rebuilt from the tiles."""
+    if stored is not None:
+        data = bytes(stored)
+        hashes = [data[i : i + 32] for i in range(0, len(data), 32)]
+        if len(hashes) != size.bit_count() or len(data) % 32:
+            raise LedgerError(
+                f"the stored right edge holds {len(data)} bytes, want {32 * size.bit_count()} "
+                f"for a tree of {size}"
+            )
+        return _Edge(CompactRange(size, hashes))
+    return _Edge(CompactRange.from_reader(TileHashReader(_ConnTiles(conn), size), size))
+
+
+def edge_bytes(conn: Connection, size: int) -> bytes:
+    """The right edge of the stored tree of ``size`` leaves, read from its tiles."""
+    return b"".join(CompactRange.from_reader(TileHashReader(_ConnTiles(conn), size), size).hashes)
 
 
 class _Edge:

@@ -250,7 +250,11 @@ def append_rows(
                 conn.execute(
                     update(log_head)
                     .where(log_head.c.id == 1)
-                    .values(tree_size=tree.size, head_leaf_hash=rows[-1]["leaf_hash"])
+                    .values(
+                        tree_size=tree.size,
+                        head_leaf_hash=rows[-1]["leaf_hash"],
+                        edge=b"".join(tree.hashes),
+                    )
                 )
     return note
 
