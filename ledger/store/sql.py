@@ -35,7 +35,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Executable,
-    Insert,
     Select,
     bindparam,
     create_engine,
@@ -370,17 +369,24 @@ def _compiled_for(
     return found
 
 
-def _driver_rows(conn: Connection, stmt: Select[Any], params: dict[str, Any]) -> list[Any]:
+def _driver_rows(
+    conn: Connection, stmt: Select[Any], params: dict[str, Any], *, begin: bool = True
+) -> list[Any]:
     """Run one of this module's read-only statements straight on the DBAPI cursor of ``conn``.
 
     A proof reads several tiles of a few hundred rows, and SQLAlchemy's execution and result
     machinery costs as much as the database's work there. The rows are the driver's (bytes
     for binary columns, as SQLAlchemy returns them); errors are raised as conn.execute does.
+
+    ``begin=False`` opens no transaction when none is open: proofs read only complete,
+    immutable rows, each statement whole, so SQLite runs each in autocommit (one BEGIN and
+    ROLLBACK a proof fewer); PostgreSQL's driver opens one, which closing the connection
+    rolls back.
     """
     sql, order, defaults = _compiled_for(conn, stmt)
     values = {**defaults, **params}  # e.g. a LIMIT's own bound value
     args = tuple(values[k] for k in order) if order is not None else values
-    if not conn.in_transaction():
+    if begin and not conn.in_transaction():
         conn.begin()  # as conn.execute would (autobegin): the reads share its transaction
     cursor = conn.connection.cursor()
     try:
@@ -391,22 +397,6 @@ def _driver_rows(conn: Connection, stmt: Select[Any], params: dict[str, Any]) ->
         conn._handle_dbapi_exception(exc, sql, args, cursor, None)
     cursor.close()
     return rows
-
-
-def _driver_insert(conn: Connection, stmt: Insert, rows: list[dict[str, Any]]) -> None:
-    """Insert rows (each with every column of ``stmt``'s table) on the DBAPI cursor.
-
-    Appends insert a thousand entries a batch; SQLAlchemy's per-row parameter processing costs
-    more than SQLite's insert. Errors are raised as conn.execute raises them.
-    """
-    sql, order, _ = _compiled_for(conn, stmt)
-    args = [tuple(row[k] for k in order) for row in rows] if order is not None else rows
-    cursor = conn.connection.cursor()
-    try:
-        cursor.executemany(sql, args)
-    except BaseException as exc:
-        conn._handle_dbapi_exception(exc, sql, args, cursor, None)
-    cursor.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -555,7 +545,7 @@ def leaf_tile_rows(
     the append (those of levels 0 to 8 suffice), in any order. A tile the append filled on its
     own is assembled from them, with no hashing; one that an earlier append began reads its
     leaf hashes back from ``entries``, so call this after inserting the append's entries, then
-    ``_driver_insert(conn, _INSERT_LEAF_TILES, rows)`` if there are rows.
+    ``_INSERT_LEAF_TILES`` if there are rows.
     """
     done = [index for level, index, _ in finished if level == TILE_HEIGHT]
     if not done:
@@ -597,24 +587,6 @@ def backfill_leaf_tiles(conn: Connection) -> None:
         ]
         if rows:
             conn.execute(_INSERT_LEAF_TILES, rows)
-
-
-def _read_rows(conn: Connection, stmt: Select[Any], params: dict[str, Any]) -> list[Any]:
-    """:func:`_driver_rows` without opening a transaction when none is open: proofs read only
-    complete, immutable rows, each statement whole, so SQLite runs each in autocommit (one BEGIN
-    and ROLLBACK a proof fewer); PostgreSQL's driver opens one, which closing the connection
-    rolls back."""
-    sql, order, defaults = _compiled_for(conn, stmt)
-    values = {**defaults, **params}
-    args = tuple(values[k] for k in order) if order is not None else values
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql, args)
-        rows = list(cursor.fetchall())
-    except BaseException as exc:
-        conn._handle_dbapi_exception(exc, sql, args, cursor, None)
-    cursor.close()
-    return rows
 
 
 class _TileTrees:
@@ -712,7 +684,7 @@ class _ProofHashes:
         conn = self._conn
         if tile_level == 0:
             if self._stored:
-                row = _read_rows(conn, _LEAF_TREE, {"idx": n})
+                row = _driver_rows(conn, _LEAF_TREE, {"idx": n}, begin=False)
                 if row:
                     tree = bytes(row[0][0])
                     if len(tree) != _TREE_BYTES:
@@ -720,10 +692,10 @@ class _ProofHashes:
                     self._trees.put(0, n, tree)
                     return tree
             params = {"start": start, "end": start + TILE_WIDTH}
-            rows = _read_rows(conn, _LEAF_ROWS, params)
+            rows = _driver_rows(conn, _LEAF_ROWS, params, begin=False)
         else:
             params = {"level": tile_level * TILE_HEIGHT, "start": start, "end": start + TILE_WIDTH}
-            rows = _read_rows(conn, _NODE_ROWS, params)
+            rows = _driver_rows(conn, _NODE_ROWS, params, begin=False)
         if len(rows) == TILE_WIDTH:  # 256 distinct keys in a range of 256: the tile is whole
             tree = tile_tree([bytes(h) for _, h in rows])
             self._trees.put(tile_level, n, tree)
