@@ -9,6 +9,7 @@ arguments taken from here. The README's configuration table is checked against t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,32 @@ class Settings(BaseSettings):
         "dozvil.local/ledger",
         description="Checkpoint origin line (C2SP tlog-checkpoint), also the log key's name.",
     )
+    payload_keys: Path | None = Field(
+        None,
+        description="Keys encrypting Temporal payloads (mode 0600; lines `key-id base64-key`, "
+        "first line = current key); empty means `<data_dir>/payload.keys`, generated on first "
+        "use.",
+    )
+    temporal_address: str = Field(
+        "127.0.0.1:7233", description="Temporal frontend `host:port` the worker and clients use."
+    )
+    temporal_namespace: str = Field("default", description="Temporal namespace of the cases.")
+    task_queue: str = Field("dozvil-licences", description="Task queue of the licence workflows.")
+    shutdown_grace_seconds: int = Field(
+        30, ge=0, description="On SIGTERM, how long the worker lets running activities finish."
+    )
+    log_format: Literal["console", "json"] = Field(
+        "console", description="`json` for one JSON object a line (production), else readable."
+    )
+    screening_lists: str = Field(
+        "",
+        description="Denied-parties list files (JSON, see `activities/screening.py`), "
+        "comma-separated.",
+    )
+    embargoed_destinations: str = Field(
+        "KP,IR,RU,BY,SY",
+        description="ISO 3166 country codes that screening flags as embargoed, comma-separated.",
+    )
 
     @field_validator("log_origin")
     @classmethod
@@ -45,9 +72,21 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def screening_list_paths(self) -> list[Path]:
+        return [Path(p.strip()) for p in self.screening_lists.split(",") if p.strip()]
+
+    @property
+    def embargoed(self) -> frozenset[str]:
+        return frozenset(c.strip() for c in self.embargoed_destinations.split(",") if c.strip())
+
+    @property
     def ledger_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'ledger.db'}"
 
     @property
     def key_path(self) -> Path:
         return self.log_key_file or self.data_dir / "log.key"
+
+    @property
+    def payload_keys_path(self) -> Path:
+        return self.payload_keys or self.data_dir / "payload.keys"
