@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from temporalio import activity
+from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -75,6 +75,8 @@ def configure_logging(json_lines: bool) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.INFO)
+    # The SDK also copies the whole workflow info into the message; case_id says it.
+    workflow.logger.workflow_info_on_message = False
 
 
 class _CaseIdInterceptor(Interceptor):

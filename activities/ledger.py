@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -27,6 +28,8 @@ from workflows.models import (
     LicenceInput,
     Recorded,
 )
+
+log = structlog.get_logger("dozvil.activities.ledger")
 
 #: Log-level event registering an exporter with the authority (``data.exporter_id``).
 EXPORTER_REGISTER = "exporter.register"
@@ -86,8 +89,17 @@ class LedgerActivities:
         try:
             result = await asyncio.to_thread(self._ledger.append, append)
         except LedgerError as exc:
+            log.warning("ledger refused the transition", transition=request.event, error=str(exc))
             raise refused(exc) from exc
-        return recorded(result)
+        done = recorded(result)
+        log.info(
+            "transition recorded" if not result.replayed[0] else "transition already recorded",
+            transition=done.event,
+            seq=done.seq,
+            to_state=done.to_state,
+            checkpoint_size=done.checkpoint_size,
+        )
+        return done
 
     @activity.defn(name="exporter.registered")
     async def exporter_registered(self, exporter_id: str) -> bool:

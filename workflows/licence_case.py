@@ -337,6 +337,10 @@ class LicenceCase:
             retry_policy=LEDGER_RETRY,
         )
         assert isinstance(recorded, Recorded)
+        workflow.logger.info(
+            "%s: %s -> %s (entry %d)", event, source, to.value, recorded.seq,
+            extra={"transition": event, "seq": recorded.seq},
+        )  # fmt: skip
         self._state = to
         self._timeline.append(recorded)
         if to in lc.TERMINAL:

@@ -4,6 +4,7 @@ case still ends issued, the ledger verifies, and each transition is in it exactl
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -139,6 +140,12 @@ async def test_killing_the_worker_loses_and_repeats_nothing(
         code = worker.stop()
     assert code == 0, (tmp_path / "worker.log").read_text()[-3000:]
     assert worker.kills >= 3, "the cases finished before the worker was killed often enough"
+
+    # Every log line about a case names it; every case's transitions were logged.
+    lines = [json.loads(line) for line in (tmp_path / "worker.log").read_text().splitlines()]
+    about_cases = [line for line in lines if "seq" in line or "case_id" in line]
+    assert about_cases and all(line.get("case_id") for line in about_cases)
+    assert {line["case_id"] for line in about_cases} >= {case.case_id for case in cases}
 
     ledger = authority.ledger
     verify_log(ledger, authority.signer.verifier.vkey)
