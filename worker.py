@@ -15,7 +15,7 @@ import logging
 import signal
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from temporalio import activity, workflow
@@ -38,8 +38,9 @@ from workflows.licence_case import LicenceCase
 log = structlog.get_logger("dozvil.worker")
 
 
-def configure_logging(json_lines: bool) -> None:
-    """structlog for our lines and for the SDK's (stdlib) ones, one format for both."""
+def configure_logging(json_lines: bool, stream: TextIO | None = None) -> None:
+    """structlog for our lines and for the SDK's (stdlib) ones, one format for both, to
+    ``stream`` (standard error by default)."""
 
     def case_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
         # The SDK puts the workflow id of its workflow and activity log lines in these extras.
@@ -64,7 +65,7 @@ def configure_logging(json_lines: bool) -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler()
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,

@@ -86,11 +86,14 @@ def build_receipt(
     wanted = seqs if seqs is not None else source.case_seqs(case_id)
     if not wanted:
         raise MalformedInput(f"the log has no entries for case {case_id!r}")
-    latest, found = verify_entries_included(source, initial_key, wanted)
+    # One pass: the case's entries and the log-level ones (for the key rotations), each
+    # checked for inclusion under the latest checkpoint.
+    log_seqs = source.case_seqs(None)
+    latest, checked = verify_entries_included(source, initial_key, [*wanted, *log_seqs])
+    found, log_entries = checked[: len(wanted)], checked[len(wanted) :]
     for entry in found:
         if entry.case_id != case_id:
             raise MalformedInput(f"entry {entry.seq} belongs to case {entry.case_id!r}")
-    _, log_entries = verify_entries_included(source, initial_key, source.case_seqs(None))
     rotations = []
     for entry in log_entries:
         if entry.event == LOG_KEY_ROTATE:

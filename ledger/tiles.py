@@ -187,6 +187,9 @@ class TileHashReader:
         self._size = size
         self._cache: dict[TileId, list[bytes]] = {}
         self._nodes = node_cache
+        # Nodes this reader has folded from its cached tiles: proofs of nearby entries share
+        # most of their siblings, and each would otherwise fold up to 255 hashes again.
+        self._folded: dict[tuple[int, int], bytes] = {}
 
     def _tile_for(self, tile_level: int, index: int) -> TileId:
         count = self._size >> (TILE_HEIGHT * tile_level)
@@ -244,8 +247,11 @@ class TileHashReader:
             end = first + span
             if end > self._size >> (TILE_HEIGHT * tile_level):
                 self._tile_for(tile_level, self._size >> (TILE_HEIGHT * tile_level))  # raises
-            offset = first - tile.index * TILE_WIDTH
-            out.append(_fold_perfect(hashes[offset : offset + span]))
+            folded = self._folded.get((level, index))
+            if folded is None:
+                offset = first - tile.index * TILE_WIDTH
+                folded = self._folded[level, index] = _fold_perfect(hashes[offset : offset + span])
+            out.append(folded)
         return out
 
 

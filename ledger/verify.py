@@ -979,10 +979,16 @@ def _verify_entries_included(
             _fail("truncated", f"entry {seq} is missing from the log", seq)
         return bodies[seq % TILE_WIDTH]
 
+    checked: dict[int, Entry] = {}
+
     def included(seq: int) -> Entry:
         if not 0 <= seq < size:
             _fail("inclusion", f"entry {seq} is outside the log's tree of size {size}", seq)
-        return entry_included(seq, body_at(seq), inclusion_proof(reader, seq, size), latest)
+        entry = checked.get(seq)
+        if entry is None:
+            proof = inclusion_proof(reader, seq, size)
+            entry = checked[seq] = entry_included(seq, body_at(seq), proof, latest)
+        return entry
 
     keys = LogKeyHistory(initial_key)
     for seq in source.case_seqs(None):

@@ -316,6 +316,14 @@ _UPDATE_HEAD_TO = (
 )
 _LATEST_NOTE = select(checkpoints.c.note).order_by(checkpoints.c.tree_size.desc()).limit(1)
 _BODY_AT = select(entries.c.body).where(entries.c.seq == bindparam("seq"))
+_NONCE_SEEN = select(statement_nonces.c.seq).where(
+    statement_nonces.c.issuer == bindparam("issuer"), statement_nonces.c.nonce == bindparam("nonce")
+)
+_LOG_LEVEL_AFTER = (
+    select(entries.c.body)
+    .where(entries.c.case_id.is_(None), entries.c.seq > bindparam("after"))
+    .order_by(entries.c.seq)
+)
 
 # The last entry of each of some cases: one index range per case.
 _CASE_HEADS = select(entries.c.case_id, entries.c.leaf_hash).where(
@@ -1042,12 +1050,7 @@ class SqlLedger:
         def seen(issuer: str, nonce: str) -> bool:
             if (issuer, nonce) in in_batch:
                 return True
-            row = conn.execute(
-                select(statement_nonces.c.seq).where(
-                    statement_nonces.c.issuer == issuer, statement_nonces.c.nonce == nonce
-                )
-            ).first()
-            return row is not None
+            return bool(_driver_rows(conn, _NONCE_SEEN, {"issuer": issuer, "nonce": nonce}))
 
         for r in signed:
             if r.statement is None or r.case_id is None:
@@ -1059,12 +1062,7 @@ class SqlLedger:
 
     def _registry_at_head(self, conn: Connection) -> KeyRegistry:
         """Fold the key-registry entries added since the last call into the cached registry."""
-        rows = conn.execute(
-            select(entries.c.body)
-            .where(entries.c.case_id.is_(None), entries.c.seq > self._registry_seq)
-            .order_by(entries.c.seq)
-        )
-        for (body,) in rows:
+        for (body,) in _driver_rows(conn, _LOG_LEVEL_AFTER, {"after": self._registry_seq}):
             entry = parse_entry(bytes(body))
             self._registry.apply(entry)
             self._registry_seq = entry.seq
