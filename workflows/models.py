@@ -92,9 +92,10 @@ class CaseConfig(_Model):
             Procedure.SIMPLIFIED: 15,
         }
     )
-    information_reply_days: int = Field(default=30, gt=0)
-    information_reminder_days: int = Field(default=5, ge=0)  # before the reply is due
-    review_days: int = Field(default=20, gt=0)
+    # Fractions of a day are allowed (a test on a real server waits seconds, not weeks).
+    information_reply_days: float = Field(default=30, gt=0)
+    information_reminder_days: float = Field(default=5, ge=0)  # before the reply is due
+    review_days: float = Field(default=20, gt=0)
     licence_validity_days: int = Field(default=730, gt=0, le=3 * 365)
 
 

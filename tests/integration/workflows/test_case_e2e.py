@@ -4,6 +4,7 @@ an issued licence, each exit, and every kind of refused action (nothing written)
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,8 @@ from tests.integration.workflows.harness import (
     application,
 )
 from workflows.licence_case import LicenceCase
-from workflows.models import Actor, CaseView
+from workflows.lifecycle import EDGES, EVENTS, RECORDS, Role, State
+from workflows.models import Actor, CaseConfig, CaseView
 
 
 @pytest.fixture
@@ -233,3 +235,50 @@ async def test_an_unregistered_exporter_cannot_apply(
             await case.handle.result()
     assert "not registered" in str(info.value.cause)
     assert authority.ledger.case_seqs(case.case_id) == []
+
+
+async def test_no_reply_closes_the_case_on_a_real_server(
+    dev_env: WorkflowEnvironment, task_queue: str, authority: Authority
+) -> None:
+    """The close-without-action exit end to end (reply due in 2 s, reminder 1 s before)."""
+    second = 1 / 86_400
+    config = CaseConfig(information_reply_days=2 * second, information_reminder_days=second)
+    async with authority.worker(dev_env, task_queue) as client:
+        case = await authority.start(client, task_queue, config=config)
+        await case.act("request_information", OFFICER)
+        view = await case.handle.result()
+    assert view.state == "closed"
+    assert case_events(authority, case)[-2:] == ["information_reminder", "close_without_action"]
+    assert_verifies(authority, case)
+
+
+@pytest.mark.parametrize("state", ["submitted", "in_review"])
+async def test_every_action_the_table_forbids_is_refused(
+    dev_env: WorkflowEnvironment, task_queue: str, authority: Authority, state: str
+) -> None:
+    """Generated from the table: every event by every role that the table does not allow in
+    the case's state is refused by the workflow, and the ledger does not move."""
+    async with authority.worker(dev_env, task_queue) as client:
+        case = await authority.start(client, task_queue)
+        if state == "in_review":
+            await to_review(case)
+        else:
+            while await case.handle.query(LicenceCase.state) != "submitted":
+                await asyncio.sleep(0.02)
+        size = authority.ledger.latest_checkpoint().checkpoint.size
+        current = State(state)
+        tried = 0
+        for event, role in itertools.product(EVENTS, Role):
+            allowed = event not in RECORDS and any(
+                e.event == event and e.source == current for e in EDGES
+            )
+            if allowed and EVENTS[event].role == role:
+                continue
+            tried += 1
+            with pytest.raises(WorkflowUpdateFailedError):
+                await case.act(event, Actor(id="someone-1", role=role.value))
+        assert tried > 150
+        assert authority.ledger.latest_checkpoint().checkpoint.size == size
+        assert await case.handle.query(LicenceCase.state) == state
+        await case.act("withdraw", APPLICANT)
+        await case.handle.result()
