@@ -64,6 +64,24 @@ class Settings(BaseSettings):
         description="ISO 3166 country codes that screening flags as embargoed, comma-separated.",
     )
 
+    statutory_days: str = Field(
+        "military=45,dual_use=30,interagency=90,simplified=15",
+        description="Decision deadline of each procedure, in calendar days (`procedure=days`, "
+        "comma-separated; the clock stops while information is requested).",
+    )
+    information_reply_days: float = Field(
+        30, gt=0, description="Days the applicant has to answer a request for information."
+    )
+    information_reminder_days: float = Field(
+        5, ge=0, description="Days before the reply is due that the reminder is recorded."
+    )
+    review_days: float = Field(
+        20, gt=0, description="Days each agency has for its finding before it is escalated."
+    )
+    licence_validity_days: int = Field(
+        730, gt=0, le=1095, description="Longest validity of an issued licence (≤ 3 years)."
+    )
+
     @field_validator("log_origin")
     @classmethod
     def _one_line(cls, value: str) -> str:

@@ -20,6 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 import worker as dozvil_worker
 from activities.ledger import register_exporter
+from cli.cases import case_config
 from ledger.entry import Actor as LedgerActor
 from ledger.keys import ACTOR_KEY_REGISTER, register_data
 from ledger.note import Signer
@@ -201,7 +202,7 @@ class Authority:
             case_id=case_id,
             applicant=APPLICANT,
             application=app or application(),
-            config=config or CaseConfig(),
+            config=config or case_config(self.settings),
         )
         handle = await client.start_workflow(
             LicenceCase.run, start, id=case_id, task_queue=task_queue
