@@ -745,6 +745,9 @@ class SqlLedger:
         self._pinned: Connection | None = None
         self._trees = _TileTrees()  # see _ProofHashes
         self._leaf_tiles: bool | None = None  # is there a leaf_tiles table (migration 0002)?
+        # Threads of this process append one at a time and hand over here, at once, rather
+        # than in the database, where SQLite's busy handler sleeps up to 100 ms between tries.
+        self._writer = threading.Lock()
 
     @classmethod
     def open(cls, url: str, signer: Signer | None = None) -> SqlLedger:
@@ -824,7 +827,7 @@ class SqlLedger:
             raise MalformedInput("append needs at least one request")
         prepared = [r.prepare() for r in requests]
         try:
-            with write_transaction(self.engine) as conn:
+            with self._writer, write_transaction(self.engine) as conn:
                 return self._append_locked(conn, signer, prepared)
         except IntegrityError as exc:  # only reachable if the head lock was bypassed
             raise LedgerError(f"append refused by the database: {exc.orig}") from exc
@@ -840,7 +843,7 @@ class SqlLedger:
             data=log_key_rotate_data(old.verifier.vkey, new_signer.verifier.vkey),
         )
         prepared = [request.prepare()]
-        with write_transaction(self.engine) as conn:
+        with self._writer, write_transaction(self.engine) as conn:
             result = self._append_locked(conn, old, prepared, rotate_to=new_signer)
         self.signer = new_signer
         return result
