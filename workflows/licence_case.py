@@ -95,6 +95,10 @@ class LicenceCase:
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
         application = start.application
+        try:
+            lc.check("submit", None, start.applicant.role)
+        except lc.TransitionRefused as exc:
+            raise ApplicationError(str(exc), type="TransitionRefused", non_retryable=True) from exc
         registered = await workflow.execute_activity(
             "exporter.registered",
             application.exporter_id,
