@@ -52,6 +52,7 @@ from ledger.statements import sign_statement
 from ledger.store.sql import AppendRequest, SqlLedger
 from runtime.codec import data_converter
 from runtime.settings import Settings
+from workflows import search_attributes
 from workflows.licence_case import LicenceCase
 from workflows.models import (
     Action,
@@ -214,6 +215,7 @@ async def main_async(cases: int, concurrency: int) -> None:
         dozvil_worker.configure_logging(json_lines=True, stream=log_file)
         ledger, settings, keys = authority(Path(tmp))
         env = await WorkflowEnvironment.start_local(
+            search_attributes=search_attributes.ALL,
             dev_server_existing_path=str(temporal),
             dev_server_startup_timeout=timedelta(seconds=60),
         )

@@ -34,12 +34,14 @@ from temporalio.common import SearchAttributeKey
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
+from workflows import search_attributes
+
 OPTION = "--workflow-environment"
 LOCAL = "local"
 TIME_SKIPPING = "time-skipping"
 NAMESPACE = "default"
 
-SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = ()
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[Any], ...] = search_attributes.ALL
 """Search attributes the workflows use, registered on every server the tests start or join."""
 
 SUGGEST_CONTINUE_AS_NEW_AT = 50

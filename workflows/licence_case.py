@@ -33,6 +33,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import lifecycle as lc
+    from workflows import search_attributes as sa
     from workflows.lifecycle import Role, State
     from workflows.models import (
         Action,
@@ -135,6 +136,7 @@ class LicenceCase:
             )
             self._statutory_due = due
         while self._state not in lc.TERMINAL:
+            self._publish()  # after every change: the loop turns once per transition
             if self._state == State.SCREENING:
                 await self._screen()
             elif self._state == State.IN_REVIEW and len(self._findings) == len(lc.FINDINGS):
@@ -143,6 +145,7 @@ class LicenceCase:
                 await self._issue()
             else:
                 await self._wait_for_change()
+        self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view()
 
@@ -350,6 +353,23 @@ class LicenceCase:
         if to in lc.TERMINAL:
             self._reply_due = self._review_due = None
         return recorded
+
+    def _publish(self) -> None:
+        """Keep the case's search attributes current (after each transition)."""
+        if not self._start.publish_search_attributes or not workflow.patched(sa.PATCH):
+            return  # not wanted, or a case recorded before cases published them
+        application = self._start.application
+        due = None if self._state in lc.TERMINAL else self._next_deadline()
+        workflow.upsert_search_attributes(
+            [
+                sa.STATE.value_set(self.state()),
+                sa.EXPORTER.value_set(application.exporter_id),
+                sa.DESTINATION.value_set(application.destination),
+                sa.RATINGS.value_set(sorted({g.rating for g in application.goods})),
+                sa.NEXT_DEADLINE.value_set(due) if due else sa.NEXT_DEADLINE.value_unset(),
+                sa.OVERDUE.value_set(self._statutory_breached or bool(self._escalated)),
+            ]
+        )
 
     # -- people and services ------------------------------------------------------------------
 

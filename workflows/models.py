@@ -104,6 +104,10 @@ class CaseStart(_Model):
     applicant: Actor
     application: Application
     config: CaseConfig = Field(default_factory=CaseConfig)
+    #: Keep the case's search attributes current. The namespace must have them registered
+    #: (``workflows/search_attributes.py``); the time-skipping test server cannot register
+    #: custom ones, so its tests start cases with False.
+    publish_search_attributes: bool = True
 
 
 class Action(_Model):
@@ -151,6 +155,10 @@ class Flag(_Model):
     source: str
     score: float
     reason: str
+    # Added with the published-list loaders; optional so earlier flags still load.
+    listed_id: str = ""  # the list's own reference of the matched entry
+    listed_name: str = ""  # the entry's primary name (``listed_as`` is the name that matched)
+    country_match: bool = False  # the party's country is one of the entry's countries
 
 
 class ListVersion(_Model):

@@ -196,6 +196,7 @@ class Authority:
         *,
         app: Application | None = None,
         config: CaseConfig | None = None,
+        publish: bool = True,
     ) -> Case:
         case_id = f"UA-2026-{uuid.uuid4().hex[:8]}"
         start = CaseStart(
@@ -203,6 +204,7 @@ class Authority:
             applicant=APPLICANT,
             application=app or application(),
             config=config or case_config(self.settings),
+            publish_search_attributes=publish,
         )
         handle = await client.start_workflow(
             LicenceCase.run, start, id=case_id, task_queue=task_queue

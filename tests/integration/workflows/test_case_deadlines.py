@@ -31,7 +31,7 @@ async def test_no_reply_closes_the_case_after_a_reminder(
     time_env: WorkflowEnvironment, task_queue: str, authority: Authority
 ) -> None:
     async with authority.worker(time_env, task_queue) as client:
-        case = await authority.start(client, task_queue, config=CONFIG)
+        case = await authority.start(client, task_queue, config=CONFIG, publish=False)
         await case.act("request_information", OFFICER, data={"missing": ["EUC"]})
         deadlines = await case.handle.query(LicenceCase.deadlines)
         assert {(d.name, d.paused) for d in deadlines} == {
@@ -54,7 +54,7 @@ async def test_a_reply_in_time_resumes_the_statutory_clock(
     time_env: WorkflowEnvironment, task_queue: str, authority: Authority
 ) -> None:
     async with authority.worker(time_env, task_queue) as client:
-        case = await authority.start(client, task_queue, config=CONFIG)
+        case = await authority.start(client, task_queue, config=CONFIG, publish=False)
         await time_env.sleep(timedelta(days=10))
         await case.act("request_information", OFFICER)
         await time_env.sleep(timedelta(days=20))  # paused: these days do not count
@@ -76,7 +76,7 @@ async def test_a_late_finding_is_escalated(
     time_env: WorkflowEnvironment, task_queue: str, authority: Authority
 ) -> None:
     async with authority.worker(time_env, task_queue) as client:
-        case = await authority.start(client, task_queue, config=CONFIG)
+        case = await authority.start(client, task_queue, config=CONFIG, publish=False)
         await case.act("accept_complete", OFFICER)
         await time_env.sleep(timedelta(hours=1))
         assert await case.handle.query(LicenceCase.state) == "in_review"

@@ -282,3 +282,39 @@ async def test_every_action_the_table_forbids_is_refused(
         assert await case.handle.query(LicenceCase.state) == state
         await case.act("withdraw", APPLICANT)
         await case.handle.result()
+
+
+async def test_cases_are_listed_by_their_search_attributes(
+    dev_env: WorkflowEnvironment, task_queue: str, authority: Authority
+) -> None:
+    """How an operator finds cases: by state, exporter, destination, control-list entry and
+    overdue deadlines, through Temporal visibility."""
+    second = 1 / 86_400
+    async with authority.worker(dev_env, task_queue) as client:
+        waiting = await authority.start(client, task_queue)
+        asked = await authority.start(client, task_queue)
+        await asked.act("request_information", OFFICER)
+        late = await authority.start(client, task_queue, config=CaseConfig(review_days=second))
+        await late.act("accept_complete", OFFICER)
+
+        async def listed(query: str) -> set[str]:
+            scoped = f'{query} AND TaskQueue = "{task_queue}"'
+            return {wf.id async for wf in client.list_workflows(scoped)}
+
+        async def eventually(query: str, want: set[str]) -> None:
+            for _ in range(200):  # visibility is updated asynchronously
+                if await listed(query) == want:
+                    return
+                await asyncio.sleep(0.05)
+            assert await listed(query) == want, query
+
+        everyone = {waiting.case_id, asked.case_id, late.case_id}
+        await eventually('DozvilState = "information_requested"', {asked.case_id})
+        await eventually("DozvilOverdue = true", {late.case_id})
+        await eventually('DozvilExporter = "motor-ua-001" AND DozvilRatings = "ML10"', everyone)
+        soon = 'DozvilDestination = "PL" AND DozvilNextDeadline > "2000-01-01T00:00:00Z"'
+        await eventually(soon, everyone)
+        for case in (waiting, asked, late):
+            await case.act("withdraw", APPLICANT)
+            await case.handle.result()
+        await eventually('DozvilState = "withdrawn"', everyone)
