@@ -28,7 +28,8 @@ from temporalio.worker import (
 )
 
 from activities.ledger import LedgerActivities
-from activities.screening import DeniedList, ScreeningActivities
+from activities.lists import load_list
+from activities.screening import ScreeningActivities
 from ledger.keyfile import load_signer
 from ledger.store.sql import SqlLedger
 from runtime.codec import data_converter
@@ -104,8 +105,13 @@ def open_ledger(settings: Settings) -> SqlLedger:
 
 
 def screening(settings: Settings) -> ScreeningActivities:
-    lists = [DeniedList.load(path) for path in settings.screening_list_paths]
-    return ScreeningActivities(lists, settings.embargoed)
+    """The screening activity over every configured list file. Each entry of
+    ``DOZVIL_SCREENING_LISTS`` is a path (format detected from the file: EU or UN XML, US CSL
+    JSON or CSV, Dozvil JSON) or ``format:path`` with format ``eu``, ``un``, ``us-csl`` or
+    ``dozvil-json``; a file that cannot be read stops the worker with the file named."""
+    specs = [s.strip() for s in settings.screening_lists.split(",") if s.strip()]
+    lists = [load_list(spec) for spec in specs]
+    return ScreeningActivities(lists, settings.embargoed, settings.screening_threshold)
 
 
 def build_worker(

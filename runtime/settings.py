@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     )
     screening_lists: str = Field(
         "",
-        description="Denied-parties list files (JSON, see `activities/screening.py`), "
+        description="Sanctions and denied-parties list files (EU, UN, US CSL or Dozvil JSON; "
+        "format detected, or given as `eu:`/`un:`/`us-csl:`/`dozvil-json:` prefix), "
         "comma-separated.",
     )
     embargoed_destinations: str = Field(
@@ -80,6 +81,14 @@ class Settings(BaseSettings):
     )
     licence_validity_days: int = Field(
         730, gt=0, le=1095, description="Longest validity of an issued licence (≤ 3 years)."
+    )
+
+    screening_threshold: float = Field(
+        88.0,
+        gt=0,
+        le=100,
+        description="Lowest name similarity (0-100, rapidfuzz token-sort ratio after "
+        "transliteration) that screening flags as a match.",
     )
 
     @field_validator("log_origin")
