@@ -384,7 +384,10 @@ class LicenceCase:
                 raise ApplicationError(str(exc), type="TransitionRefused") from exc
             source = self._state
             data = dict(action.data)
-            clock = self._clock_change(action.event)
+            # One moment for the clocks the ledger records and the ones the workflow then runs
+            # (the append in between takes time).
+            now = workflow.now()
+            clock = self._clock_change(action.event, now)
             if clock:
                 data["clock"] = clock
             try:
@@ -401,7 +404,7 @@ class LicenceCase:
                 message = str(cause) if cause is not None else str(exc)
                 kind = getattr(cause, "type", None) or "LedgerRefused"
                 raise ApplicationError(message, type=kind) from exc
-            self._apply(action, source)
+            self._apply(action, source, now)
             # The last finding closes the review at once, so its caller sees where the case went.
             await self._close_review_locked()
             return recorded
@@ -460,9 +463,8 @@ class LicenceCase:
         ):
             raise ValueError(f"a finding states finding.opinion, one of {sorted(OPINIONS)}")
 
-    def _clock_change(self, event: str) -> dict[str, Any] | None:
+    def _clock_change(self, event: str, now: datetime) -> dict[str, Any] | None:
         """The statutory clock's pause or resumption that ``event`` causes (recorded with it)."""
-        now = workflow.now()
         if event == "request_information" and self._statutory_due is not None:
             reply_due = now + timedelta(days=self._start.config.information_reply_days)
             return {"statutory": "paused", "reply_due": _iso(reply_due)}
@@ -472,9 +474,9 @@ class LicenceCase:
             return {"statutory": "stopped"}
         return None
 
-    def _apply(self, action: Action, source: State | None) -> None:
-        """What an accepted action changes besides the state (the ledger has it already)."""
-        now = workflow.now()
+    def _apply(self, action: Action, source: State | None, now: datetime) -> None:
+        """What an accepted action changes besides the state (the ledger has it already), its
+        clocks reckoned from ``now``, the moment :meth:`_clock_change` recorded them at."""
         event = action.event
         if event == "request_information" and self._statutory_due is not None:
             self._statutory_left = max(self._statutory_due - now, timedelta(0))

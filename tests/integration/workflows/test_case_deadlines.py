@@ -38,6 +38,10 @@ async def test_no_reply_closes_the_case_after_a_reminder(
             ("statutory", True),
             ("information_reply", False),
         }
+        # The reply due date the ledger records is the one the workflow's timer runs to.
+        asked = authority.ledger.entry(authority.ledger.case_seqs(case.case_id)[-1])
+        (reply,) = [d for d in deadlines if d.name == "information_reply"]
+        assert asked.data["clock"]["reply_due"] == reply.due.isoformat().replace("+00:00", "Z")
         await time_env.sleep(timedelta(days=26))  # past the reminder, before the due date
         assert await case.handle.query(LicenceCase.state) == "information_requested"
         view = await case.handle.result()  # the time-skipping server runs on to the due date
