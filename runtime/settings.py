@@ -8,11 +8,22 @@ arguments taken from here. The README's configuration table is checked against t
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _parse_dates(text: str) -> list[date]:
+    days = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            days.append(date.fromisoformat(item))
+        except ValueError:
+            raise ValueError(f"{item!r} is not an ISO date (YYYY-MM-DD)") from None
+    return days
 
 
 class Settings(BaseSettings):
@@ -66,9 +77,27 @@ class Settings(BaseSettings):
     )
 
     statutory_days: str = Field(
-        "military=45,dual_use=30,interagency=90,simplified=15",
-        description="Decision deadline of each procedure, in calendar days (`procedure=days`, "
-        "comma-separated; the clock stops while information is requested).",
+        "military=45,dual_use=30,interagency=90,simplified=15:working",
+        description="Decision deadline of each procedure (`procedure=days`, or "
+        "`procedure=days:working` for working days, `:calendar` the default; comma-separated; "
+        "the clock stops while information is requested).",
+    )
+    holiday_country: str = Field(
+        "UA",
+        description="Country (ISO 3166 code known to the `holidays` package) whose public "
+        "holidays are not working days; empty for none.",
+    )
+    extra_holidays: str = Field(
+        "",
+        description="Further days off besides weekends and the country's holidays (ISO dates "
+        "`YYYY-MM-DD`, comma-separated).",
+    )
+    holiday_years: int = Field(
+        5,
+        ge=0,
+        le=20,
+        description="Years after the current one whose holidays a new case is given (the "
+        "current year is always resolved).",
     )
     information_reply_days: float = Field(
         30, gt=0, description="Days the applicant has to answer a request for information."
@@ -81,6 +110,16 @@ class Settings(BaseSettings):
     )
     licence_validity_days: int = Field(
         730, gt=0, le=1095, description="Longest validity of an issued licence (≤ 3 years)."
+    )
+    delivery_verification_days: float = Field(
+        90, gt=0, description="Days after issuance by which delivery must be verified."
+    )
+    appeal_days: float = Field(28, gt=0, description="Days the applicant has to appeal a refusal.")
+    appeal_decision_days: float = Field(
+        30, gt=0, description="Days the authority has to decide an appeal."
+    )
+    suspension_max_days: float = Field(
+        180, gt=0, description="Longest time a licence may stay suspended."
     )
 
     screening_threshold: float = Field(
@@ -97,6 +136,21 @@ class Settings(BaseSettings):
         if not value or "\n" in value or " " in value or "+" in value:
             raise ValueError("origin must be one non-empty line without spaces or '+'")
         return value
+
+    @field_validator("holiday_country")
+    @classmethod
+    def _country_code(cls, value: str) -> str:
+        return value.strip().upper()
+
+    @field_validator("extra_holidays")
+    @classmethod
+    def _iso_dates(cls, value: str) -> str:
+        _parse_dates(value)
+        return value
+
+    @property
+    def extra_holiday_dates(self) -> list[date]:
+        return _parse_dates(self.extra_holidays)
 
     @property
     def screening_list_paths(self) -> list[Path]:
