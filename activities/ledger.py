@@ -115,7 +115,8 @@ class LedgerActivities:
     @activity.defn(name="licence.document")
     async def licence_document(self, licence: LicenceInput) -> LicenceDocument:
         """The licence document: the receipt of the issuance entry (inclusion proof and the
-        signed checkpoint), which customs verify offline with the log's public key."""
+        signed checkpoint), which customs verify offline with the log's public key, and the
+        openings of its confidential fields (the ceilings). ``licence/`` prints and checks it."""
         return await asyncio.to_thread(self._document, licence)
 
     def _document(self, licence: LicenceInput) -> LicenceDocument:
@@ -134,9 +135,17 @@ class LedgerActivities:
                 licence.case_id,
                 seqs=[licence.issuance_seq],
             )
+            # The openings of the entry's confidential fields (the ceilings): the holder shows
+            # them, and anyone checks them against the entry's commitments.
+            openings = {
+                field: opening.to_json()
+                for field, opening in self._ledger.openings(licence.issuance_seq).items()
+            }
         except LedgerError as exc:
             raise refused(exc) from exc
-        return LicenceDocument(licence_number=str(entry.data["licence_number"]), receipt=receipt)
+        return LicenceDocument(
+            licence_number=str(entry.data["licence_number"]), receipt=receipt, openings=openings
+        )
 
     def _initial_key(self) -> str:
         """The log's first verifier key: the old key of its first rotation, or the current."""

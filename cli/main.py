@@ -2,12 +2,14 @@
 
 ``dozvil ledger …`` is :mod:`ledger.cli`, which an auditor can also run alone as
 ``python -m ledger``; here its defaults come from :class:`runtime.settings.Settings`.
+``dozvil licence …`` (:mod:`cli.licence`) prints and verifies licence documents.
 """
 
 from __future__ import annotations
 
 import typer
 
+from cli import licence as licence_cli
 from ledger import cli as ledger_cli
 from runtime.settings import Settings
 
@@ -28,6 +30,7 @@ def build_app(settings: Settings) -> typer.Typer:
         name="ledger",
         context_settings={"default_map": defaults},
     )
+    app.add_typer(licence_cli.app, name="licence")
     return app
 
 
