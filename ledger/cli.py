@@ -671,6 +671,31 @@ def prove_consistency(
 
 @app.command()
 @handles_errors
+def entries(
+    ctx: typer.Context,
+    case: Annotated[str, typer.Argument(help="Case id.")],
+    event: Annotated[
+        list[str] | None, typer.Option(help="Only entries of this event (repeatable).")
+    ] = None,
+) -> None:
+    """Print a case's entries, one JSON object per line (seq, leaf hash, body).
+
+    For instance which list files a screening used:
+    ``dozvil ledger entries CASE --event screening_completed``.
+    """
+    ledger = _cfg(ctx).ledger(signing=False)
+    wanted = set(event or ())
+    seqs = ledger.case_seqs(case)
+    if not seqs:
+        raise MalformedInput(f"no entries for case {case!r}")
+    for seq in seqs:
+        found = ledger.entry(seq)
+        if not wanted or found.event in wanted:
+            sys.stdout.write(json.dumps(_entry_json(found), ensure_ascii=False) + "\n")
+
+
+@app.command()
+@handles_errors
 def receipt(
     ctx: typer.Context,
     case: Annotated[str, typer.Argument(help="Case id.")],

@@ -18,11 +18,23 @@ Clocks: the statutory decision clock (paused while information is requested), th
 reply (with a reminder before it is due; no reply closes the case), and the agencies' review
 deadline (a late finding is escalated). Their starts, pauses, resumptions, breaches and
 escalations are ledger entries (the ``data.clock`` of a transition, or an entry of their own).
+
+After issuance the licence lives on: customs record shipments against its per-line ceilings
+(over-shipment is refused by the validator, nothing written), each shipment's delivery
+verification is due within a configured time and escalated when late, an official may suspend
+(a hold with owner, reason and expiry), reinstate or revoke it, it expires on a durable timer or
+is exhausted when every ceiling is used, and the case closes once every shipment is verified.
+A refusal opens an appeal window; an appeal sends the case back to decision.
+
+A case lives for years: when Temporal suggests it, the case continues as new, carrying its
+whole state (:class:`~workflows.models.CaseCarry`) into the next run. Cases started before the
+licence's life after issuance existed (patch ``post-issuance-v1``) keep ending at issuance.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -32,19 +44,25 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from ledger.canonical import canonicalize
     from workflows import lifecycle as lc
     from workflows import search_attributes as sa
+    from workflows.calendar import WorkingCalendar
     from workflows.lifecycle import Role, State
     from workflows.models import (
         Action,
         Actor,
         AppendInput,
+        CaseCarry,
         CaseStart,
         CaseView,
+        DayCount,
         Flag,
         LicenceDocument,
         LicenceInput,
         OpenDeadline,
+        Party,
+        PartyRole,
         Recorded,
         ScreeningInput,
         ScreeningResult,
@@ -61,6 +79,24 @@ ACTIVITY_TIMEOUT = timedelta(seconds=10)
 SYSTEM = Actor(id="dozvil", role=Role.SYSTEM.value)
 #: What a finding's ``finding.opinion`` may say.
 OPINIONS = frozenset({"no_objection", "objection"})
+#: The versioned change that gave the licence a life after issuance (and refusal an appeal).
+POST_ISSUANCE = "post-issuance-v1"
+#: States in which the statutory decision clock runs.
+DECIDING = frozenset(
+    {
+        State.SUBMITTED,
+        State.INFORMATION_REQUESTED,
+        State.SCREENING,
+        State.IN_REVIEW,
+        State.COLLEGIAL_REVIEW,
+        State.AWAITING_DECISION,
+        State.APPROVAL_SIGNED,
+        State.REFUSAL_SIGNED,
+        State.APPROVED,
+    }
+)
+#: States in which the licence has ended; the case closes once deliveries are verified.
+ENDED = frozenset({State.EXHAUSTED, State.EXPIRED, State.REVOKED})
 
 
 def _iso(moment: datetime) -> str:
@@ -90,11 +126,53 @@ class LicenceCase:
         self._review_due: datetime | None = None
         self._escalated: set[str] = set()
         self._licence: LicenceDocument | None = None
+        # Which states end this case: cases started before POST_ISSUANCE ended at issuance.
+        self._terminal = lc.TERMINAL
+        self._runs = 1
+        self._parties: list[Party] = list(start.application.parties)  # amendable
+        # The issued licence: ceilings per line and what customs recorded against them.
+        self._ceilings: list[dict[str, Any]] = []
+        self._shipped: list[tuple[int, Decimal]] = []
+        self._shipment_ids: set[str] = set()
+        self._awaiting: dict[str, datetime] = {}  # shipment id -> verification due
+        self._late: set[str] = set()  # shipments whose verification was escalated
+        self._valid_until: datetime | None = None
+        self._suspension: dict[str, str] | None = None  # owner, reason, until
+        self._suspended_until: datetime | None = None
+        self._appeal_due: datetime | None = None
+        self._statutory_left_working: int | None = None  # working days left while paused
+        self._working_calendar: WorkingCalendar | None = None
+        if start.carried is not None:
+            self._restore(start.carried)
 
     # -- the case -------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
+        if start.carried is None:
+            self._terminal = lc.TERMINAL if workflow.patched(POST_ISSUANCE) else lc.TERMINAL_V1
+            await self._file(start)
+        while self._state not in self._terminal:
+            self._publish()  # after every change: the loop turns once per transition
+            if workflow.info().is_continue_as_new_suggested():
+                await self._continue_as_new()
+            if self._state == State.SCREENING:
+                await self._screen()
+            elif self._state == State.IN_REVIEW and len(self._findings) == len(lc.FINDINGS):
+                await self._close_review()
+            elif self._state == State.APPROVED:
+                await self._issue()
+            elif self._state in ENDED and not self._awaiting:
+                async with self._lock:
+                    await self._follow_up()
+            else:
+                await self._wait_for_change()
+        self._publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._view()
+
+    async def _file(self, start: CaseStart) -> None:
+        """Check the exporter and record the application (the case's first entry)."""
         application = start.application
         try:
             lc.check("submit", None, start.applicant.role)
@@ -113,7 +191,7 @@ class LicenceCase:
                 non_retryable=True,
             )
         days = start.config.statutory_days[application.procedure]
-        due = workflow.now() + timedelta(days=days)
+        due = self._statutory_after(workflow.now(), days)
         async with self._lock:
             await self._record(
                 "submit",
@@ -126,7 +204,12 @@ class LicenceCase:
                     "ratings": sorted({g.rating for g in application.goods}),
                     "euc_reference": application.euc_reference,
                     "euc_sha256": application.euc_sha256,
-                    "clock": {"statutory": "started", "days": days, "due": _iso(due)},
+                    "clock": {
+                        "statutory": "started",
+                        "days": days,
+                        "counting": self._counting().value,
+                        "due": _iso(due),
+                    },
                 },
                 confidential={
                     "goods": [g.model_dump(mode="json") for g in application.goods],
@@ -135,19 +218,97 @@ class LicenceCase:
                 },
             )
             self._statutory_due = due
-        while self._state not in lc.TERMINAL:
-            self._publish()  # after every change: the loop turns once per transition
-            if self._state == State.SCREENING:
-                await self._screen()
-            elif self._state == State.IN_REVIEW and len(self._findings) == len(lc.FINDINGS):
-                await self._close_review()
-            elif self._state == State.APPROVED:
-                await self._issue()
-            else:
-                await self._wait_for_change()
-        self._publish()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._view()
+
+    async def _continue_as_new(self) -> None:
+        """Start the next run with the case's whole state, once no update is in flight."""
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and not self._lock.locked()
+        )
+        workflow.logger.info("continuing as new after %d transitions", self._transitions)
+        workflow.continue_as_new(self._start.model_copy(update={"carried": self._carry()}))
+
+    def _carry(self) -> CaseCarry:
+        assert self._state is not None
+        left = self._statutory_left
+        return CaseCarry(
+            state=self._state.value,
+            terminal=sorted(s.value for s in self._terminal),
+            runs=self._runs + 1,
+            transitions=self._transitions,
+            timeline=list(self._timeline),
+            parties=list(self._parties),
+            flags=list(self._flags.values()),
+            findings=dict(self._findings),
+            decided_by=self._decided_by,
+            decision_data=dict(self._decision_data),
+            statutory_due=self._statutory_due,
+            statutory_left_seconds=None if left is None else left.total_seconds(),
+            statutory_left_working_days=self._statutory_left_working,
+            statutory_breached=self._statutory_breached,
+            reply_due=self._reply_due,
+            reminded=self._reminded,
+            review_due=self._review_due,
+            escalated=sorted(self._escalated),
+            licence=self._licence,
+            ceilings=list(self._ceilings),
+            shipped=list(self._shipped),
+            shipment_ids=sorted(self._shipment_ids),
+            awaiting_verification=dict(self._awaiting),
+            late_verifications=sorted(self._late),
+            valid_until=self._valid_until,
+            suspension=self._suspension,
+            suspended_until=self._suspended_until,
+            appeal_due=self._appeal_due,
+        )
+
+    def _restore(self, carried: CaseCarry) -> None:
+        self._state = State(carried.state)
+        self._terminal = frozenset(State(s) for s in carried.terminal)
+        self._runs = carried.runs
+        self._transitions = carried.transitions
+        self._timeline = list(carried.timeline)
+        self._parties = list(carried.parties)
+        self._flags = {f.id: f for f in carried.flags}
+        self._findings = {k: (v[0], v[1]) for k, v in carried.findings.items()}
+        self._decided_by = carried.decided_by
+        self._decision_data = dict(carried.decision_data)
+        self._statutory_due = carried.statutory_due
+        left = carried.statutory_left_seconds
+        self._statutory_left = None if left is None else timedelta(seconds=left)
+        self._statutory_left_working = carried.statutory_left_working_days
+        self._statutory_breached = carried.statutory_breached
+        self._reply_due = carried.reply_due
+        self._reminded = carried.reminded
+        self._review_due = carried.review_due
+        self._escalated = set(carried.escalated)
+        self._licence = carried.licence
+        self._ceilings = list(carried.ceilings)
+        self._shipped = [(q, Decimal(v)) for q, v in carried.shipped]
+        self._shipment_ids = set(carried.shipment_ids)
+        self._awaiting = dict(carried.awaiting_verification)
+        self._late = set(carried.late_verifications)
+        self._valid_until = carried.valid_until
+        self._suspension = carried.suspension
+        self._suspended_until = carried.suspended_until
+        self._appeal_due = carried.appeal_due
+
+    # -- statutory periods ------------------------------------------------------------------
+
+    def _counting(self) -> DayCount:
+        procedure = self._start.application.procedure
+        return self._start.config.statutory_counting.get(procedure, DayCount.CALENDAR)
+
+    def _statutory_after(self, now: datetime, days: float) -> datetime:
+        """The end of a statutory period of ``days`` starting at ``now``, counted as the
+        procedure's configuration says (calendar or working days)."""
+        if self._counting() == DayCount.WORKING:
+            return self._calendar().add_days(now, int(days), DayCount.WORKING)
+        return now + timedelta(days=days)
+
+    def _calendar(self) -> WorkingCalendar:
+        if self._working_calendar is None:
+            self._working_calendar = WorkingCalendar.of(self._start.config.holidays)
+        return self._working_calendar
 
     async def _wait_for_change(self) -> None:
         """Wait for the next transition, or the next deadline, whichever comes first."""
@@ -170,6 +331,13 @@ class LicenceCase:
             pending.append(self._review_due)
         if self._statutory_due is not None and not self._statutory_breached:
             pending.append(self._statutory_due)
+        if self._state == State.REFUSED and self._appeal_due is not None:
+            pending.append(self._appeal_due)
+        if self._state in (State.ISSUED, State.SUSPENDED) and self._valid_until is not None:
+            pending.append(self._valid_until)
+        if self._state == State.SUSPENDED and self._suspended_until is not None:
+            pending.append(self._suspended_until)
+        pending.extend(due for sid, due in self._awaiting.items() if sid not in self._late)
         return min(pending) if pending else None
 
     def _reminder_lead(self) -> timedelta:
@@ -178,8 +346,38 @@ class LicenceCase:
     async def _deadlines_passed(self) -> None:
         """Record every deadline that has passed (the lock is held)."""
         now = workflow.now()
-        if self._state in lc.TERMINAL:
+        if self._state in self._terminal:
             return
+        if self._state == State.REFUSED and self._appeal_due and now >= self._appeal_due:
+            await self._record(
+                "appeal_window_closed", SYSTEM, data={"appeal_due": _iso(self._appeal_due)}
+            )
+            self._appeal_due = None
+            return
+        if self._state in (State.ISSUED, State.SUSPENDED):
+            if self._valid_until is not None and now >= self._valid_until:
+                await self._record(
+                    "licence_expired", SYSTEM, data={"valid_until": _iso(self._valid_until)}
+                )
+                self._suspension = self._suspended_until = None
+            elif self._suspended_until is not None and now >= self._suspended_until:
+                await self._record(
+                    "suspension_lapsed",
+                    SYSTEM,
+                    data={"suspension": self._suspension, "until": _iso(self._suspended_until)},
+                )
+                self._suspension = self._suspended_until = None
+        late = sorted(s for s, due in self._awaiting.items() if now >= due and s not in self._late)
+        if late:
+            self._late.update(late)
+            await self._record(
+                "delivery_verification_overdue",
+                SYSTEM,
+                data={
+                    "shipments": {s: _iso(self._awaiting[s]) for s in late},
+                    "escalated_to": "head_of_authority",
+                },
+            )
         if self._state == State.INFORMATION_REQUESTED and self._reply_due is not None:
             if not self._reminded and now >= self._reply_due - self._reminder_lead():
                 self._reminded = True
@@ -225,7 +423,7 @@ class LicenceCase:
             ScreeningInput(
                 case_id=self._case_id,
                 destination=application.destination,
-                parties=application.parties,
+                parties=self._parties,
             ),
             result_type=ScreeningResult,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
@@ -290,6 +488,7 @@ class LicenceCase:
             )
         now = workflow.now()
         number = f"L-{self._case_id}"
+        valid_until = now + timedelta(days=validity)
         async with self._lock:
             recorded = await self._record(
                 "licence_issued",
@@ -297,12 +496,15 @@ class LicenceCase:
                 data={
                     "licence_number": number,
                     "valid_from": _iso(now),
-                    "valid_until": _iso(now + timedelta(days=validity)),
+                    "valid_until": _iso(valid_until),
                     "provisos": conditions.get("provisos", []),
                     "clock": {"statutory": "stopped"},
                 },
                 confidential={"ceilings": ceilings},
             )
+            self._ceilings = ceilings
+            self._shipped = [(0, Decimal(0)) for _ in ceilings]
+            self._valid_until = valid_until
         self._licence = await workflow.execute_activity(
             "licence.document",
             LicenceInput(case_id=self._case_id, issuance_seq=recorded.seq),
@@ -324,7 +526,7 @@ class LicenceCase:
     ) -> Recorded:
         """Append the transition to the ledger, then move the case (the lock is held)."""
         source = self._state
-        to = lc.target(event, source)
+        to = lc.target(event, source, self._terminal)
         self._transitions += 1
         recorded = await workflow.execute_activity(
             "ledger.append",
@@ -350,8 +552,11 @@ class LicenceCase:
         )  # fmt: skip
         self._state = to
         self._timeline.append(recorded)
-        if to in lc.TERMINAL:
+        if to not in DECIDING:  # decided, withdrawn or closed: the statutory clock stops
+            self._statutory_due = self._statutory_left = self._statutory_left_working = None
+        if to in self._terminal:
             self._reply_due = self._review_due = None
+            self._awaiting.clear()
         return recorded
 
     def _publish(self) -> None:
@@ -359,7 +564,7 @@ class LicenceCase:
         if not self._start.publish_search_attributes or not workflow.patched(sa.PATCH):
             return  # not wanted, or a case recorded before cases published them
         application = self._start.application
-        due = None if self._state in lc.TERMINAL else self._next_deadline()
+        due = None if self._state in self._terminal else self._next_deadline()
         workflow.upsert_search_attributes(
             [
                 sa.STATE.value_set(self.state()),
@@ -367,8 +572,16 @@ class LicenceCase:
                 sa.DESTINATION.value_set(application.destination),
                 sa.RATINGS.value_set(sorted({g.rating for g in application.goods})),
                 sa.NEXT_DEADLINE.value_set(due) if due else sa.NEXT_DEADLINE.value_unset(),
-                sa.OVERDUE.value_set(self._statutory_breached or bool(self._escalated)),
+                sa.OVERDUE.value_set(self._overdue()),
             ]
+        )
+
+    def _overdue(self) -> bool:
+        """Someone is late now: the decision, an agency's finding, a delivery verification."""
+        return (
+            (self._statutory_breached and self._state in DECIDING)
+            or (self._state == State.IN_REVIEW and bool(self._escalated))
+            or bool(self._late & self._awaiting.keys())
         )
 
     # -- people and services ------------------------------------------------------------------
@@ -387,7 +600,7 @@ class LicenceCase:
             # One moment for the clocks the ledger records and the ones the workflow then runs
             # (the append in between takes time).
             now = workflow.now()
-            clock = self._clock_change(action.event, now)
+            clock = self._clock_change(action, now)
             if clock:
                 data["clock"] = clock
             try:
@@ -405,9 +618,38 @@ class LicenceCase:
                 kind = getattr(cause, "type", None) or "LedgerRefused"
                 raise ApplicationError(message, type=kind) from exc
             self._apply(action, source, now)
-            # The last finding closes the review at once, so its caller sees where the case went.
-            await self._close_review_locked()
+            # What follows at once (the last finding closes the review, the last shipment
+            # exhausts the licence...), so the caller sees where the case went.
+            await self._follow_up()
             return recorded
+
+    async def _follow_up(self) -> None:
+        """The workflow's own transitions that an action makes due (the lock is held)."""
+        await self._close_review_locked()
+        if self._state == State.ISSUED and self._ceilings and self._exhausted():
+            await self._record("licence_exhausted", SYSTEM, data={"usage": self._usage()})
+        if self._state in ENDED and not self._awaiting:
+            await self._record("case_closed", SYSTEM, data={"all_deliveries_verified": True})
+
+    def _exhausted(self) -> bool:
+        return all(
+            qty >= int(c["quantity"]) or value >= Decimal(str(c["value"]))
+            for c, (qty, value) in zip(self._ceilings, self._shipped, strict=True)
+        )
+
+    def _usage(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "line": n,
+                "rating": c["rating"],
+                "quantity": {"ceiling": int(c["quantity"]), "shipped": qty},
+                "value": {"ceiling": str(c["value"]), "shipped": str(value)},
+                "currency": c["currency"],
+            }
+            for n, (c, (qty, value)) in enumerate(
+                zip(self._ceilings, self._shipped, strict=True), start=1
+            )
+        ]
 
     @act.validator
     def _validate_act(self, action: Action) -> None:
@@ -424,7 +666,7 @@ class LicenceCase:
         if known is not None and known.role == Role.SYSTEM:
             raise ValueError(f"{action.event} is recorded by the workflow itself")
         try:
-            lc.check(action.event, self._state, action.actor.role)
+            lc.check(action.event, self._state, action.actor.role, self._terminal)
         except lc.TransitionRefused as exc:
             raise ValueError(str(exc)) from exc
         event = lc.EVENTS[action.event]
@@ -443,6 +685,114 @@ class LicenceCase:
             raise ValueError("a refusal names its criteria (data.criteria)")
         if action.event == "countersign" and action.actor.id == self._decided_by:
             raise ValueError(f"{action.actor.id} took the decision: another official countersigns")
+        reasons = {
+            "request_information": "missing",
+            "appeal": "grounds",
+            "suspend": "reason",
+            "revoke": "reason",
+            "close_case": "reason",
+        }
+        field = reasons.get(action.event)
+        if field is not None and not action.data.get(field):
+            raise ValueError(f"{action.event} states its {field} (data.{field})")
+        if action.event == "suspend":
+            self._suspension_days(action)
+        elif action.event == "amend_parties":
+            self._amended_parties(action)
+        elif action.event == "shipment_recorded":
+            self._shipment(action)
+        elif action.event == "delivery_verified":
+            shipment = self._finding(action).get("shipment_id")
+            if shipment not in self._awaiting:
+                raise ValueError(
+                    f"no shipment {shipment!r} awaits delivery verification "
+                    f"(awaiting: {sorted(self._awaiting)})"
+                )
+
+    @staticmethod
+    def _finding(action: Action) -> dict[str, Any]:
+        assert action.statement is not None  # checked by _check_statement
+        finding = action.statement["statement"].get("finding")
+        return finding if isinstance(finding, dict) else {}
+
+    def _suspension_days(self, action: Action) -> float:
+        longest = self._start.config.suspension_max_days
+        days = action.data.get("days", longest)
+        if isinstance(days, bool) or not isinstance(days, int | float) or not 0 < days <= longest:
+            raise ValueError(
+                f"a suspension lasts more than 0 and at most {longest:g} days (data.days)"
+            )
+        return float(days)
+
+    @staticmethod
+    def _amended_parties(action: Action) -> list[Party]:
+        parties = action.confidential.get("parties")
+        if not isinstance(parties, list) or not parties:
+            raise ValueError("amend_parties gives the new parties (confidential.parties)")
+        try:
+            found = [Party.model_validate(p) for p in parties]
+        except Exception as exc:  # pydantic's message names the field
+            raise ValueError(f"confidential.parties: {exc}") from None
+        if not any(p.role == PartyRole.END_USER for p in found):
+            raise ValueError("an application names its end user")
+        return found
+
+    def _shipment(self, action: Action) -> list[tuple[int, int, Decimal]]:
+        """Check a shipment against the ceilings; returns (line index, quantity, value)."""
+        finding = self._finding(action)
+        shipment = finding.get("shipment_id")
+        if not isinstance(shipment, str) or not shipment:
+            raise ValueError("customs name the shipment (finding.shipment_id)")
+        if shipment in self._shipment_ids:
+            raise ValueError(f"shipment {shipment!r} is already recorded")
+        lines = action.confidential.get("lines")
+        if not isinstance(lines, list) or not lines:
+            raise ValueError("a shipment lists its lines (confidential.lines)")
+        digest = hashlib.sha256(canonicalize(lines)).hexdigest()
+        if finding.get("lines_sha256") != digest:
+            raise ValueError(
+                "the statement's finding.lines_sha256 is not the SHA-256 of the RFC 8785 "
+                "form of confidential.lines"
+            )
+        quantities = [qty for qty, _ in self._shipped]
+        values = [value for _, value in self._shipped]
+        found: list[tuple[int, int, Decimal]] = []
+        for item in lines:
+            line, qty, value = self._shipment_line(item)
+            ceiling = self._ceilings[line]
+            quantities[line] += qty
+            values[line] += value
+            if quantities[line] > int(ceiling["quantity"]):
+                raise ValueError(
+                    f"over-shipment: line {line + 1} ({ceiling['rating']}) would reach "
+                    f"{quantities[line]} of a ceiling of {ceiling['quantity']}"
+                )
+            if values[line] > Decimal(str(ceiling["value"])):
+                raise ValueError(
+                    f"over-shipment: line {line + 1} ({ceiling['rating']}) would reach a value "
+                    f"of {values[line]} {ceiling['currency']} of a ceiling of {ceiling['value']}"
+                )
+            found.append((line, qty, value))
+        return found
+
+    def _shipment_line(self, item: object) -> tuple[int, int, Decimal]:
+        if not isinstance(item, dict) or set(item) != {"line", "quantity", "value"}:
+            raise ValueError("each shipment line is {line, quantity, value}")
+        line, qty, text = item["line"], item["quantity"], item["value"]
+        if isinstance(line, bool) or not isinstance(line, int):
+            raise ValueError(f"shipment line {line!r} is not a licence line number")
+        if not 1 <= line <= len(self._ceilings):
+            raise ValueError(f"the licence has lines 1 to {len(self._ceilings)}, not {line}")
+        if isinstance(qty, bool) or not isinstance(qty, int) or qty <= 0:
+            raise ValueError(f"line {line}: quantity must be a positive whole number")
+        try:
+            value = Decimal(text) if isinstance(text, str) else Decimal("NaN")
+        except ArithmeticError:
+            value = Decimal("NaN")
+        exponent = value.as_tuple().exponent
+        if not value.is_finite() or value <= 0 or (isinstance(exponent, int) and exponent < -2):
+            raise ValueError(f"line {line}: value must be a positive decimal string like '10.50'")
+        return line - 1, qty, value
 
     def _check_statement(self, action: Action) -> None:
         """The statement's shape and address (its signature is the ledger's to check)."""
@@ -463,29 +813,63 @@ class LicenceCase:
         ):
             raise ValueError(f"a finding states finding.opinion, one of {sorted(OPINIONS)}")
 
-    def _clock_change(self, event: str, now: datetime) -> dict[str, Any] | None:
-        """The statutory clock's pause or resumption that ``event`` causes (recorded with it)."""
+    def _clock_change(self, action: Action, now: datetime) -> dict[str, Any] | None:
+        """The clocks that ``action`` starts, pauses, resumes or stops (recorded with it)."""
+        event = action.event
+        config = self._start.config
         if event == "request_information" and self._statutory_due is not None:
-            reply_due = now + timedelta(days=self._start.config.information_reply_days)
-            return {"statutory": "paused", "reply_due": _iso(reply_due)}
+            reply_due = now + timedelta(days=config.information_reply_days)
+            clock: dict[str, Any] = {"statutory": "paused", "reply_due": _iso(reply_due)}
+            if self._counting() == DayCount.WORKING:
+                clock["working_days_left"] = self._calendar().working_days_left(
+                    now, self._statutory_due
+                )
+            return clock
         if event == "provide_information" and self._statutory_left is not None:
-            return {"statutory": "resumed", "due": _iso(now + self._statutory_left)}
+            return {"statutory": "resumed", "due": _iso(self._resumed_due(now))}
         if event == "withdraw":
             return {"statutory": "stopped"}
+        if event == "countersign" and self._state == State.REFUSAL_SIGNED and self._v2():
+            due = now + timedelta(days=config.appeal_days)
+            return {"statutory": "stopped", "appeal": "opened", "due": _iso(due)}
+        if event == "appeal":
+            due = self._statutory_after(now, config.appeal_decision_days)
+            return {"statutory": "started", "days": config.appeal_decision_days, "due": _iso(due)}
+        if event == "shipment_recorded":
+            due = now + timedelta(days=config.delivery_verification_days)
+            return {"delivery_verification": "started", "due": _iso(due)}
+        if event == "suspend":
+            until = now + timedelta(days=self._suspension_days(action))
+            return {"suspension": "started", "until": _iso(until)}
         return None
+
+    def _v2(self) -> bool:
+        return self._terminal == lc.TERMINAL
+
+    def _resumed_due(self, now: datetime) -> datetime:
+        """The statutory due date when the clock runs again at ``now``."""
+        if self._statutory_left_working is not None:
+            return self._calendar().add_days(now, self._statutory_left_working, DayCount.WORKING)
+        assert self._statutory_left is not None
+        return now + self._statutory_left
 
     def _apply(self, action: Action, source: State | None, now: datetime) -> None:
         """What an accepted action changes besides the state (the ledger has it already), its
         clocks reckoned from ``now``, the moment :meth:`_clock_change` recorded them at."""
         event = action.event
+        config = self._start.config
         if event == "request_information" and self._statutory_due is not None:
             self._statutory_left = max(self._statutory_due - now, timedelta(0))
+            if self._counting() == DayCount.WORKING:
+                self._statutory_left_working = self._calendar().working_days_left(
+                    now, self._statutory_due
+                )
             self._statutory_due = None
             self._reply_due = now + timedelta(days=self._start.config.information_reply_days)
             self._reminded = False
         elif event == "provide_information" and self._statutory_left is not None:
-            self._statutory_due = now + self._statutory_left
-            self._statutory_left = None
+            self._statutory_due = self._resumed_due(now)
+            self._statutory_left = self._statutory_left_working = None
             self._reply_due = None
         elif event in lc.FINDINGS:
             assert action.statement is not None
@@ -498,6 +882,41 @@ class LicenceCase:
             self._decision_data = dict(action.data)
         elif event == "withdraw":
             self._statutory_due = None
+        elif event == "amend_parties":
+            self._parties = self._amended_parties(action)
+            if self._state == State.SCREENING:  # screened and reviewed anew
+                self._flags.clear()
+                self._findings.clear()
+                self._escalated.clear()
+        elif event == "countersign" and self._state == State.REFUSED:
+            self._appeal_due = now + timedelta(days=config.appeal_days)
+        elif event == "appeal":
+            self._appeal_due = None
+            self._decided_by = None
+            self._decision_data = {}
+            self._statutory_due = self._statutory_after(now, config.appeal_decision_days)
+            self._statutory_breached = False
+        elif event == "shipment_recorded":
+            for line, qty, value in self._shipment(action):
+                shipped_qty, shipped_value = self._shipped[line]
+                self._shipped[line] = (shipped_qty + qty, shipped_value + value)
+            shipment = str(self._finding(action)["shipment_id"])
+            self._shipment_ids.add(shipment)
+            self._awaiting[shipment] = now + timedelta(days=config.delivery_verification_days)
+        elif event == "delivery_verified":
+            shipment = str(self._finding(action)["shipment_id"])
+            self._awaiting.pop(shipment, None)
+            self._late.discard(shipment)
+        elif event == "suspend":
+            until = now + timedelta(days=self._suspension_days(action))
+            self._suspension = {
+                "owner": action.actor.id,
+                "reason": str(action.data["reason"]),
+                "until": _iso(until),
+            }
+            self._suspended_until = until
+        elif event in ("reinstate", "revoke"):
+            self._suspension = self._suspended_until = None
         if source == State.IN_REVIEW and self._state != State.IN_REVIEW:
             self._review_due = None
 
@@ -529,6 +948,16 @@ class LicenceCase:
             found.append(OpenDeadline(name=lc.Deadline.INFORMATION_REPLY, due=self._reply_due))
         if self._state == State.IN_REVIEW and self._review_due is not None:
             found.append(OpenDeadline(name=lc.Deadline.REVIEW, due=self._review_due))
+        if self._state == State.REFUSED and self._appeal_due is not None:
+            found.append(OpenDeadline(name=lc.Deadline.APPEAL, due=self._appeal_due))
+        if self._state in (State.ISSUED, State.SUSPENDED) and self._valid_until is not None:
+            found.append(OpenDeadline(name=lc.Deadline.VALIDITY, due=self._valid_until))
+        if self._state == State.SUSPENDED and self._suspended_until is not None:
+            found.append(OpenDeadline(name=lc.Deadline.SUSPENSION, due=self._suspended_until))
+        found.extend(
+            OpenDeadline(name=lc.Deadline.DELIVERY_VERIFICATION, due=due, subject=shipment)
+            for shipment, due in sorted(self._awaiting.items())
+        )
         return found
 
     @workflow.query
@@ -548,4 +977,26 @@ class LicenceCase:
             timeline=list(self._timeline),
             deadlines=self.deadlines(),
             licence_number=None if self._licence is None else self._licence.licence_number,
+            usage=self._usage() if self._ceilings else [],
+            awaiting_verification=sorted(self._awaiting),
+            hold=self._hold(),
+            runs=self._runs,
         )
+
+    def _hold(self) -> dict[str, str] | None:
+        """Who the case waits on, why, and until when (the holds of ``lifecycle.HOLDS``)."""
+        if self._state == State.SUSPENDED and self._suspension is not None:
+            return dict(self._suspension)
+        if self._state == State.INFORMATION_REQUESTED and self._reply_due is not None:
+            return {
+                "owner": self._start.applicant.id,
+                "reason": "information requested",
+                "until": _iso(self._reply_due),
+            }
+        if self._state == State.REFUSED and self._appeal_due is not None:
+            return {
+                "owner": self._start.applicant.id,
+                "reason": "refused; appeal window open",
+                "until": _iso(self._appeal_due),
+            }
+        return None

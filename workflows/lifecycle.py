@@ -27,14 +27,22 @@ class State(StrEnum):
     APPROVAL_SIGNED = "approval_signed"
     REFUSAL_SIGNED = "refusal_signed"
     APPROVED = "approved"  # countersigned: the licence is being numbered and issued
-    ISSUED = "issued"
-    REFUSED = "refused"
+    ISSUED = "issued"  # the licence is in force: customs record shipments against it
+    SUSPENDED = "suspended"  # a hold: owner, reason and expiry are recorded
+    EXHAUSTED = "exhausted"  # every ceiling used up
+    EXPIRED = "expired"  # the validity has run out
+    REVOKED = "revoked"
+    REFUSED = "refused"  # the appeal window is open
+    REFUSAL_FINAL = "refusal_final"  # no appeal within the window
     WITHDRAWN = "withdrawn"
     CLOSED = "closed"
 
 
-#: States a case never leaves (in this issue; appeal and the issued licence's life come later).
-TERMINAL = frozenset({State.ISSUED, State.REFUSED, State.WITHDRAWN, State.CLOSED})
+#: States a case never leaves.
+TERMINAL = frozenset({State.REFUSAL_FINAL, State.WITHDRAWN, State.CLOSED})
+#: The terminal states of cases started before the licence's life after issuance was modelled
+#: (workflow patch ``post-issuance-v1``): such a case ended at issuance or refusal.
+TERMINAL_V1 = frozenset({State.ISSUED, State.REFUSED, State.WITHDRAWN, State.CLOSED})
 
 
 class Role(StrEnum):
@@ -46,6 +54,7 @@ class Role(StrEnum):
     IMPORTING_STATE_AUTHORITY = "importing_state_authority"
     COLLEGIAL_BODY = "collegial_body"
     SIGNING_OFFICIAL = "signing_official"
+    CUSTOMS = "customs"
     SYSTEM = "system"  # the workflow itself: timers, screening, review bookkeeping
 
 
@@ -55,6 +64,10 @@ class Deadline(StrEnum):
     STATUTORY = "statutory"  # the decision deadline of the procedure; paused while info is due
     INFORMATION_REPLY = "information_reply"  # the applicant's reply; a reminder goes out first
     REVIEW = "review"  # each agency's finding
+    VALIDITY = "validity"  # the licence expires at the end of it
+    DELIVERY_VERIFICATION = "delivery_verification"  # the end user confirms each shipment
+    SUSPENSION = "suspension"  # a suspension lapses unless lifted or the licence revoked first
+    APPEAL = "appeal"  # the applicant may appeal a refusal until then
 
 
 @dataclass(frozen=True)
@@ -136,7 +149,76 @@ EVENTS: dict[str, Event] = _events(
         None,
         "a second, different official countersigns the decision",
     ),
-    Event("licence_issued", Role.SYSTEM, False, None, "licence number, validity and ceilings"),
+    Event(
+        "licence_issued",
+        Role.SYSTEM,
+        False,
+        Deadline.VALIDITY,
+        "licence number, validity and ceilings",
+    ),
+    Event(
+        "amend_parties",
+        Role.APPLICANT,
+        False,
+        None,
+        "the applicant changes the parties; screening runs again and the agencies review anew",
+    ),
+    # After refusal.
+    Event(
+        "appeal",
+        Role.APPLICANT,
+        False,
+        Deadline.STATUTORY,
+        "the applicant appeals the refusal (data.grounds); back to decision",
+    ),
+    Event("appeal_window_closed", Role.SYSTEM, False, None, "no appeal in time: refusal final"),
+    # After issuance.
+    Event(
+        "shipment_recorded",
+        Role.CUSTOMS,
+        True,
+        Deadline.DELIVERY_VERIFICATION,
+        "customs record a shipment against the ceilings (over-shipment refused)",
+    ),
+    Event(
+        "delivery_verified",
+        Role.IMPORTING_STATE_AUTHORITY,
+        True,
+        None,
+        "the end user's delivery verification for a shipment, authenticated",
+    ),
+    Event("licence_exhausted", Role.SYSTEM, False, None, "every ceiling is used up"),
+    Event(
+        "suspend",
+        Role.SIGNING_OFFICIAL,
+        True,
+        Deadline.SUSPENSION,
+        "the licence is suspended (data.reason, data.days), e.g. for defence needs",
+    ),
+    Event("reinstate", Role.SIGNING_OFFICIAL, True, None, "the suspension is lifted"),
+    Event(
+        "suspension_lapsed",
+        Role.SYSTEM,
+        False,
+        None,
+        "the suspension reached its expiry unlifted: the licence is in force again",
+    ),
+    Event("revoke", Role.SIGNING_OFFICIAL, True, None, "the licence is revoked (data.reason)"),
+    Event("licence_expired", Role.SYSTEM, False, None, "the licence's validity has run out"),
+    Event(
+        "case_closed",
+        Role.SYSTEM,
+        False,
+        None,
+        "the licence has ended and every shipment's delivery is verified",
+    ),
+    Event(
+        "close_case",
+        Role.LICENSING_OFFICER,
+        False,
+        None,
+        "an officer closes an ended licence's case with verifications outstanding (data.reason)",
+    ),
     Event("withdraw", Role.APPLICANT, False, None, "the applicant withdraws"),
     Event(
         "close_without_action",
@@ -149,6 +231,13 @@ EVENTS: dict[str, Event] = _events(
     Event("information_reminder", Role.SYSTEM, False, None, "the reply is due soon"),
     Event("review_overdue", Role.SYSTEM, False, None, "an agency's finding is late: escalated"),
     Event("statutory_breached", Role.SYSTEM, False, None, "the decision deadline has passed"),
+    Event(
+        "delivery_verification_overdue",
+        Role.SYSTEM,
+        False,
+        None,
+        "a shipment's delivery verification is late: escalated",
+    ),
 )
 
 _ALL_OPEN = (
@@ -161,6 +250,17 @@ _ALL_OPEN = (
     State.APPROVAL_SIGNED,
     State.REFUSAL_SIGNED,
 )
+
+#: States in which a licence has been issued and shipments may still be verified.
+_LICENCE_GIVEN = (
+    State.ISSUED,
+    State.SUSPENDED,
+    State.EXHAUSTED,
+    State.EXPIRED,
+    State.REVOKED,
+)
+#: States in which the licence can no longer be used.
+_LICENCE_ENDED = (State.EXHAUSTED, State.EXPIRED, State.REVOKED)
 
 EDGES: tuple[Edge, ...] = (
     Edge("submit", None, State.SUBMITTED),
@@ -185,10 +285,65 @@ EDGES: tuple[Edge, ...] = (
     Edge("countersign", State.REFUSAL_SIGNED, State.REFUSED),
     Edge("licence_issued", State.APPROVED, State.ISSUED),
     *(Edge("withdraw", s, State.WITHDRAWN) for s in _ALL_OPEN),
+    # A party changes: before screening the case stays where it is; after, it is screened and
+    # reviewed again.
+    Edge("amend_parties", State.SUBMITTED, State.SUBMITTED),
+    Edge("amend_parties", State.INFORMATION_REQUESTED, State.INFORMATION_REQUESTED),
+    *(
+        Edge("amend_parties", s, State.SCREENING)
+        for s in (State.IN_REVIEW, State.COLLEGIAL_REVIEW, State.AWAITING_DECISION)
+    ),
+    Edge("appeal", State.REFUSED, State.AWAITING_DECISION),
+    Edge("appeal_window_closed", State.REFUSED, State.REFUSAL_FINAL),
+    Edge("shipment_recorded", State.ISSUED, State.ISSUED),
+    *(Edge("delivery_verified", s, s) for s in _LICENCE_GIVEN),
+    Edge("licence_exhausted", State.ISSUED, State.EXHAUSTED),
+    Edge("suspend", State.ISSUED, State.SUSPENDED),
+    Edge("reinstate", State.SUSPENDED, State.ISSUED),
+    Edge("suspension_lapsed", State.SUSPENDED, State.ISSUED),
+    Edge("revoke", State.ISSUED, State.REVOKED),
+    Edge("revoke", State.SUSPENDED, State.REVOKED),
+    Edge("licence_expired", State.ISSUED, State.EXPIRED),
+    Edge("licence_expired", State.SUSPENDED, State.EXPIRED),
+    *(Edge("case_closed", s, State.CLOSED) for s in _LICENCE_ENDED),
+    *(Edge("close_case", s, State.CLOSED) for s in _LICENCE_ENDED),
 )
 
 #: Events recorded in any open state without changing it.
-RECORDS = frozenset({"information_reminder", "review_overdue", "statutory_breached"})
+RECORDS = frozenset(
+    {
+        "information_reminder",
+        "review_overdue",
+        "statutory_breached",
+        "delivery_verification_overdue",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A state in which the case waits on someone: who owns it, where the reason is recorded,
+    and the deadline at which it ends by itself."""
+
+    owner: Role
+    reason: str
+    expiry: Deadline
+    ends_with: str  # the event recorded when it expires
+
+
+#: Every hold the case can be in; there are no others.
+HOLDS: dict[State, Hold] = {
+    State.INFORMATION_REQUESTED: Hold(
+        Role.APPLICANT, "data.missing of request_information", Deadline.INFORMATION_REPLY,
+        "close_without_action",
+    ),
+    State.SUSPENDED: Hold(
+        Role.SIGNING_OFFICIAL, "data.reason of suspend", Deadline.SUSPENSION, "suspension_lapsed"
+    ),
+    State.REFUSED: Hold(
+        Role.APPLICANT, "data.criteria of refuse", Deadline.APPEAL, "appeal_window_closed"
+    ),
+}  # fmt: skip
 
 #: The review findings: each agency's event, in the order the docs list them.
 FINDINGS = (
@@ -203,12 +358,12 @@ class TransitionRefused(Exception):
     """An event that the table does not allow: wrong state, wrong role, or unknown."""
 
 
-def target(event: str, state: State | None) -> State:
+def target(event: str, state: State | None, terminal: frozenset[State] = TERMINAL) -> State:
     """The state ``event`` leads to from ``state``; raises :class:`TransitionRefused`."""
     if event not in EVENTS:
         raise TransitionRefused(f"unknown event {event!r}")
     if event in RECORDS:
-        if state is None or state in TERMINAL:
+        if state is None or state in terminal:
             raise TransitionRefused(f"{event} is not recorded in state {state}")
         return state
     for edge in EDGES:
@@ -218,10 +373,12 @@ def target(event: str, state: State | None) -> State:
     raise TransitionRefused(f"{event} is not allowed in state {state} (only from {allowed})")
 
 
-def check(event: str, state: State | None, role: str) -> State:
+def check(
+    event: str, state: State | None, role: str, terminal: frozenset[State] = TERMINAL
+) -> State:
     """The target state if ``role`` may cause ``event`` in ``state``; raises
     :class:`TransitionRefused` naming what is wrong."""
-    to = target(event, state)
+    to = target(event, state, terminal)
     wanted = EVENTS[event].role
     if role != wanted:
         raise TransitionRefused(f"{event} is for the {wanted} role, not {role!r}")

@@ -6,7 +6,7 @@ encrypted by the payload codec (``runtime/codec.py``) on their way to Temporal.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -81,8 +81,17 @@ class Application(_Model):
         return parties
 
 
+class DayCount(StrEnum):
+    """How a statutory period is counted."""
+
+    CALENDAR = "calendar"
+    WORKING = "working"  # weekends and the configured holidays do not count
+
+
 class CaseConfig(_Model):
-    """Deadlines in calendar days (working days arrive with the holiday calendars)."""
+    """The deadlines a case runs with, fixed when it starts (a later change of configuration
+    does not move the clocks of running cases). Holidays are resolved by the starter from the
+    configured calendar so the workflow's arithmetic is deterministic."""
 
     statutory_days: dict[Procedure, int] = Field(
         default_factory=lambda: {
@@ -97,17 +106,15 @@ class CaseConfig(_Model):
     information_reminder_days: float = Field(default=5, ge=0)  # before the reply is due
     review_days: float = Field(default=20, gt=0)
     licence_validity_days: int = Field(default=730, gt=0, le=3 * 365)
-
-
-class CaseStart(_Model):
-    case_id: str = Field(pattern=_NAME)
-    applicant: Actor
-    application: Application
-    config: CaseConfig = Field(default_factory=CaseConfig)
-    #: Keep the case's search attributes current. The namespace must have them registered
-    #: (``workflows/search_attributes.py``); the time-skipping test server cannot register
-    #: custom ones, so its tests start cases with False.
-    publish_search_attributes: bool = True
+    #: How each procedure's statutory days are counted (a procedure not named: calendar days).
+    statutory_counting: dict[Procedure, DayCount] = Field(default_factory=dict)
+    #: Days that are not working days besides weekends (the holiday calendar + extra days).
+    holidays: list[date] = Field(default_factory=list, max_length=2000)
+    # After issuance and refusal (fractions allowed, as above).
+    delivery_verification_days: float = Field(default=90, gt=0)
+    appeal_days: float = Field(default=28, gt=0)
+    appeal_decision_days: float = Field(default=30, gt=0)
+    suspension_max_days: float = Field(default=180, gt=0)
 
 
 class Action(_Model):
@@ -188,10 +195,14 @@ class LicenceDocument(_Model):
 
     licence_number: str
     receipt: dict[str, Any]
+    #: Openings of the issuance entry's confidential fields (the ceilings), so the holder can
+    #: show them and anyone can check them against the entry's commitments.
+    openings: dict[str, Any] = Field(default_factory=dict)
 
 
 class OpenDeadline(_Model):
     name: str
+    subject: str = ""  # what it is about when there can be several (a shipment id)
     due: datetime
     paused: bool = False
     remaining_seconds: float | None = None  # while paused
@@ -205,3 +216,54 @@ class CaseView(_Model):
     timeline: list[Recorded]
     deadlines: list[OpenDeadline]
     licence_number: str | None = None
+    #: Per licence line: the ceiling and what customs have recorded against it.
+    usage: list[dict[str, Any]] = Field(default_factory=list)
+    awaiting_verification: list[str] = Field(default_factory=list)  # shipment ids
+    hold: dict[str, str] | None = None  # owner, reason, until: while the case is in a hold
+    runs: int = 1  # workflow runs so far (continue-as-new)
+
+
+class CaseCarry(_Model):
+    """A case's state carried into the next run by continue-as-new (nothing else survives)."""
+
+    state: str
+    terminal: list[str]  # the terminal states this case was started under (see lifecycle)
+    runs: int  # the number of the run this carry starts
+    transitions: int
+    timeline: list[Recorded]
+    parties: list[Party]
+    flags: list[Flag]
+    findings: dict[str, tuple[str, str]]
+    decided_by: str | None
+    decision_data: dict[str, Any]
+    statutory_due: datetime | None
+    statutory_left_seconds: float | None
+    statutory_left_working_days: int | None
+    statutory_breached: bool
+    reply_due: datetime | None
+    reminded: bool
+    review_due: datetime | None
+    escalated: list[str]
+    licence: LicenceDocument | None
+    ceilings: list[dict[str, Any]]
+    shipped: list[tuple[int, Decimal]]
+    shipment_ids: list[str]
+    awaiting_verification: dict[str, datetime]
+    late_verifications: list[str]
+    valid_until: datetime | None
+    suspension: dict[str, str] | None
+    suspended_until: datetime | None
+    appeal_due: datetime | None
+
+
+class CaseStart(_Model):
+    case_id: str = Field(pattern=_NAME)
+    applicant: Actor
+    application: Application
+    config: CaseConfig = Field(default_factory=CaseConfig)
+    #: Keep the case's search attributes current. The namespace must have them registered
+    #: (``workflows/search_attributes.py``); the time-skipping test server cannot register
+    #: custom ones, so its tests start cases with False.
+    publish_search_attributes: bool = True
+    #: Set by the case itself when it continues as new: the state it carries over.
+    carried: CaseCarry | None = None

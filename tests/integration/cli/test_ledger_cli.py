@@ -242,3 +242,15 @@ def test_actor_keys_are_registered_and_revoked(cli: Cli) -> None:
         code=2,
     )  # fmt: skip
     assert "public key 'abc' is not standard base64" in bad.stderr
+
+
+def test_entries_prints_a_case_one_json_line_per_entry(cli: Cli) -> None:
+    for n in range(3):
+        append(cli, n, case="UA-7")
+    append(cli, 0, case="UA-8")
+    lines = cli("entries", "UA-7").stdout.splitlines()
+    bodies = [json.loads(line)["body"] for line in lines]
+    assert [b["data"]["n"] for b in bodies] == [0, 1, 2]
+    assert {b["case_id"] for b in bodies} == {"UA-7"}
+    assert cli("entries", "UA-7", "--event", "withdraw").stdout == ""
+    assert "no entries for case 'UA-9'" in cli("entries", "UA-9", code=2).stderr

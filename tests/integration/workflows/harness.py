@@ -4,6 +4,8 @@ signing with its own key."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -15,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 import worker as dozvil_worker
 from activities.ledger import register_exporter
 from cli.cases import case_config
+from ledger.canonical import canonicalize
 from ledger.entry import Actor as LedgerActor
 from ledger.keys import ACTOR_KEY_REGISTER, register_data
 from ledger.note import Signer
@@ -35,6 +38,7 @@ from workflows.models import (
     Application,
     CaseConfig,
     CaseStart,
+    CaseView,
     Goods,
     LicenceKind,
     Party,
@@ -55,6 +59,7 @@ SIGNERS: dict[str, Role] = {
     "collegium": Role.COLLEGIAL_BODY,
     "official-a": Role.SIGNING_OFFICIAL,
     "official-b": Role.SIGNING_OFFICIAL,
+    "customs-ua": Role.CUSTOMS,
 }
 AGENCY_FOR = {
     "security_finding": "sbu",
@@ -117,17 +122,69 @@ class Case:
         *,
         statement: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
+        confidential: dict[str, Any] | None = None,
     ) -> Recorded:
-        action = Action(event=event, actor=actor, statement=statement, data=data or {})
+        action = Action(
+            event=event,
+            actor=actor,
+            statement=statement,
+            data=data or {},
+            confidential=confidential or {},
+        )
         return await self.handle.execute_update(LicenceCase.act, action)
 
     async def signed(
-        self, event: str, issuer: str, finding: dict[str, Any], data: dict[str, Any] | None = None
+        self,
+        event: str,
+        issuer: str,
+        finding: dict[str, Any],
+        data: dict[str, Any] | None = None,
+        confidential: dict[str, Any] | None = None,
     ) -> Recorded:
         actor = Actor(id=issuer, role=SIGNERS[issuer])
         return await self.act(
-            event, actor, statement=self.statement(issuer, event, finding), data=data
+            event,
+            actor,
+            statement=self.statement(issuer, event, finding),
+            data=data,
+            confidential=confidential,
         )
+
+    async def ship(self, shipment_id: str, lines: list[dict[str, Any]]) -> Recorded:
+        """Customs record a shipment: the lines travel confidential, their hash signed."""
+        digest = hashlib.sha256(canonicalize(lines)).hexdigest()
+        finding = {"shipment_id": shipment_id, "declaration": f"UA-CD-{shipment_id}"}
+        return await self.signed(
+            "shipment_recorded",
+            "customs-ua",
+            {**finding, "lines_sha256": digest},
+            confidential={"lines": lines},
+        )
+
+    async def verify_delivery(self, shipment_id: str) -> Recorded:
+        return await self.signed(
+            "delivery_verified", "euc-pl", {"shipment_id": shipment_id, "dvc": "DVC-PL-1"}
+        )
+
+    async def issue(self, conditions: dict[str, Any] | None = None) -> CaseView:
+        """Through completeness, screening, the four findings and the decision to issuance."""
+        await self.act("accept_complete", OFFICER)
+        await self.until("in_review")
+        await self.findings()
+        data = {"conditions": conditions} if conditions else None
+        await self.signed("approve", "official-a", {"decision": "approve"}, data=data)
+        await self.signed("countersign", "official-b", {"decision": "countersign"})
+        return await self.until("issued")
+
+    async def until(self, state: str, seconds: float = 15) -> CaseView:
+        """Wait until the case is in ``state`` (the workflow's own transitions take a moment);
+        for ``issued``, until its licence document is made too."""
+        for _ in range(int(seconds / 0.05)):
+            view = await self.handle.query(LicenceCase.view)
+            if view.state == state and (state != "issued" or view.licence_number):
+                return view
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"case {self.case_id} is {view.state}, not {state}")
 
     async def findings(self, opinions: dict[str, str] | None = None) -> None:
         for event, agency in AGENCY_FOR.items():
@@ -143,6 +200,7 @@ class Authority:
     signer: Signer
     settings: Settings
     keys: dict[str, Ed25519PrivateKey]
+    started: list[Case] = field(default_factory=list)
 
     @classmethod
     def create(cls, folder: Path, *, denied: list[str] | None = None) -> Authority:
@@ -187,7 +245,19 @@ class Authority:
         async with dozvil_worker.build_worker(
             env.client, self.settings, self.ledger, task_queue=task_queue
         ):
-            yield env.client
+            try:
+                yield env.client
+            finally:
+                await self._end_running()
+
+    async def _end_running(self) -> None:
+        """Terminate the cases a test leaves running (an issued licence lives for years): on
+        the time-skipping server a timer of theirs firing with no worker would stop time."""
+        for case in self.started:
+            description = await case.handle.describe()
+            if description.status == WorkflowExecutionStatus.RUNNING:
+                await case.handle.terminate("the test is over")
+        self.started.clear()
 
     async def start(
         self,
@@ -209,4 +279,6 @@ class Authority:
         handle = await client.start_workflow(
             LicenceCase.run, start, id=case_id, task_queue=task_queue
         )
-        return Case(handle, case_id, self.keys)
+        case = Case(handle, case_id, self.keys)
+        self.started.append(case)
+        return case

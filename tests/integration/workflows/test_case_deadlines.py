@@ -60,7 +60,7 @@ async def test_a_reply_in_time_resumes_the_statutory_clock(
     async with authority.worker(time_env, task_queue) as client:
         case = await authority.start(client, task_queue, config=CONFIG, publish=False)
         await time_env.sleep(timedelta(days=10))
-        await case.act("request_information", OFFICER)
+        await case.act("request_information", OFFICER, data={"missing": ["EUC"]})
         await time_env.sleep(timedelta(days=20))  # paused: these days do not count
         await case.act("provide_information", APPLICANT)
         (statutory,) = await case.handle.query(LicenceCase.deadlines)

@@ -13,6 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from ledger.receipts import verify_receipt
 from ledger.verify import verify_case, verify_log
+from licence.render import render
+from licence.verify import read_document, verify_document
 from tests.integration.workflows.harness import (
     AGENCY_FOR,
     APPLICANT,
@@ -71,7 +73,7 @@ async def test_a_case_from_application_to_issued_licence(
             data={"conditions": {"provisos": ["no re-export"], "validity_days": 365}},
         )
         await case.signed("countersign", "official-b", {"decision": "countersign"})
-        view: CaseView = await case.handle.result()
+        view: CaseView = await case.until("issued")
         licence = await case.handle.query(LicenceCase.licence)
     assert view.state == "issued"
     assert view.licence_number == f"L-{case.case_id}"
@@ -95,6 +97,13 @@ async def test_a_case_from_application_to_issued_licence(
     assert licence is not None
     report = verify_receipt(licence.receipt, authority.signer.verifier.vkey)
     assert report.case_id == case.case_id
+    # The document customs hold: printed with its QR code and checked offline.
+    page = render(read_document(licence.model_dump_json())).html
+    shown = verify_document(page, authority.signer.verifier.vkey)
+    assert shown.licence_number == view.licence_number
+    assert shown.ceilings is not None
+    assert [(c.rating, c.quantity) for c in shown.ceilings] == [("ML10", 40)]
+    assert (shown.valid_until - shown.valid_from).days == 365
     issued = authority.ledger.entry(view.timeline[-1].seq)
     assert issued.data["licence_number"] == view.licence_number
     assert "ceilings" in issued.commitments  # confidential: committed, not in the clear
@@ -118,7 +127,7 @@ async def test_refusal_withdrawal_and_disagreement(
             "refuse", "official-a", {"decision": "refuse"}, data={"criteria": ["EU-CP-1"]}
         )
         await refused.signed("countersign", "official-b", {"decision": "countersign"})
-        assert (await refused.handle.result()).state == "refused"
+        await refused.until("refused")
 
         withdrawn = await authority.start(client, task_queue)
         await withdrawn.act("withdraw", APPLICANT, data={"reason": "contract cancelled"})
@@ -133,7 +142,7 @@ async def test_refused_actions_write_nothing(
 ) -> None:
     async with authority.worker(dev_env, task_queue) as client:
         case = await authority.start(client, task_queue)
-        await case.act("request_information", OFFICER)
+        await case.act("request_information", OFFICER, data={"missing": ["EUC"]})
         await case.act("provide_information", APPLICANT)
         size = authority.ledger.latest_checkpoint().checkpoint.size
 
@@ -190,7 +199,7 @@ async def test_refused_actions_write_nothing(
         )
         assert authority.ledger.latest_checkpoint().checkpoint.size == size
         await case.signed("countersign", "official-b", {"decision": "countersign"})
-        assert (await case.handle.result()).state == "issued"
+        await case.until("issued")
     assert_verifies(authority, case)
 
 
@@ -215,7 +224,7 @@ async def test_screening_flags_block_the_decision_until_cleared(
         )
         await case.signed("approve", "official-a", {"decision": "approve"})
         await case.signed("countersign", "official-b", {"decision": "countersign"})
-        assert (await case.handle.result()).state == "issued"
+        await case.until("issued")
     screened = authority.ledger.entry(authority.ledger.case_seqs(case.case_id)[2])
     assert screened.event == "screening_completed"
     assert screened.data["matches"][0]["score"] == 1.0
@@ -245,7 +254,7 @@ async def test_no_reply_closes_the_case_on_a_real_server(
     config = CaseConfig(information_reply_days=2 * second, information_reminder_days=second)
     async with authority.worker(dev_env, task_queue) as client:
         case = await authority.start(client, task_queue, config=config)
-        await case.act("request_information", OFFICER)
+        await case.act("request_information", OFFICER, data={"missing": ["EUC"]})
         view = await case.handle.result()
     assert view.state == "closed"
     assert case_events(authority, case)[-2:] == ["information_reminder", "close_without_action"]
@@ -293,7 +302,7 @@ async def test_cases_are_listed_by_their_search_attributes(
     async with authority.worker(dev_env, task_queue) as client:
         waiting = await authority.start(client, task_queue)
         asked = await authority.start(client, task_queue)
-        await asked.act("request_information", OFFICER)
+        await asked.act("request_information", OFFICER, data={"missing": ["EUC"]})
         late = await authority.start(client, task_queue, config=CaseConfig(review_days=second))
         await late.act("accept_complete", OFFICER)
 

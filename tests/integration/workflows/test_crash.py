@@ -80,7 +80,7 @@ async def until_state(handle: WorkflowHandle[LicenceCase, object], state: str) -
 async def drive(case: Case) -> None:
     """One case from application to issued licence, as its people and services would."""
     steps: list[Action] = [
-        Action(event="request_information", actor=OFFICER),
+        Action(event="request_information", actor=OFFICER, data={"missing": ["EUC"]}),
         Action(event="provide_information", actor=APPLICANT),
         Action(event="accept_complete", actor=OFFICER),
     ]

@@ -12,8 +12,10 @@ from workflows.lifecycle import (
     EDGES,
     EVENTS,
     FINDINGS,
+    HOLDS,
     RECORDS,
     TERMINAL,
+    TERMINAL_V1,
     Role,
     State,
     TransitionRefused,
@@ -67,8 +69,39 @@ def test_the_table_is_whole() -> None:
     assert not [e for e in EDGES if e.source in TERMINAL]
     assert all(EVENTS[f].statement for f in FINDINGS)
     assert all(EVENTS[e].statement for e in ("approve", "refuse", "countersign"))
-    assert set(events_for(Role.SIGNING_OFFICIAL)) == {"approve", "refuse", "countersign"}
+    assert set(events_for(Role.SIGNING_OFFICIAL)) == {
+        "approve",
+        "refuse",
+        "countersign",
+        "suspend",
+        "reinstate",
+        "revoke",
+    }
     assert "approve" not in events_for(Role.MINISTRY_OF_DEFENCE)
+    assert events_for(Role.CUSTOMS) == ["shipment_recorded"]
+    assert EVENTS["shipment_recorded"].statement and EVENTS["delivery_verified"].statement
+
+
+def test_every_open_state_has_a_way_out() -> None:
+    """No state but the terminal ones traps a case."""
+    for state in set(State) - TERMINAL:
+        assert [e for e in EDGES if e.source == state and e.target != state], state
+
+
+def test_every_hold_has_an_owner_a_reason_and_an_expiry() -> None:
+    """The holds are states; each ends by itself through a system event at its deadline."""
+    assert set(HOLDS) == {State.INFORMATION_REQUESTED, State.SUSPENDED, State.REFUSED}
+    for state, hold in HOLDS.items():
+        assert EVENTS[hold.ends_with].role == Role.SYSTEM
+        assert target(hold.ends_with, state) != state
+        assert hold.reason and hold.owner != Role.SYSTEM
+
+
+def test_cases_started_before_post_issuance_end_at_issuance() -> None:
+    """The v1 terminal set (replayed histories) stops records after issuance or refusal."""
+    with pytest.raises(TransitionRefused):
+        target("statutory_breached", State.ISSUED, TERMINAL_V1)
+    assert target("statutory_breached", State.ISSUED) == State.ISSUED
 
 
 def test_docs_are_generated_from_the_table() -> None:
