@@ -112,14 +112,14 @@ class Settings(BaseSettings):
         730, gt=0, le=1095, description="Longest validity of an issued licence (≤ 3 years)."
     )
     delivery_verification_days: float = Field(
-        90, gt=0, description="Days after issuance by which delivery must be verified."
+        90, gt=0, description="Days after each shipment by which its delivery verification is due."
     )
     appeal_days: float = Field(28, gt=0, description="Days the applicant has to appeal a refusal.")
     appeal_decision_days: float = Field(
-        30, gt=0, description="Days the authority has to decide an appeal."
+        30, gt=0, description="Statutory period for deciding an appeal."
     )
     suspension_max_days: float = Field(
-        180, gt=0, description="Longest time a licence may stay suspended."
+        180, gt=0, description="Longest suspension; an unlifted one lapses at its end."
     )
 
     screening_threshold: float = Field(
