@@ -685,7 +685,8 @@ class LicenceCase:
             raise ValueError("a refusal names its criteria (data.criteria)")
         if action.event == "countersign" and action.actor.id == self._decided_by:
             raise ValueError(f"{action.actor.id} took the decision: another official countersigns")
-        reasons = {
+        reasons = {  # what each of these events must state in its data
+            "clear_flag": "disposition",
             "request_information": "missing",
             "appeal": "grounds",
             "suspend": "reason",

@@ -217,6 +217,9 @@ async def test_screening_flags_block_the_decision_until_cleared(
         with pytest.raises(WorkflowUpdateFailedError) as info:
             await case.signed("approve", "official-a", {"decision": "approve"})
         assert "screening flags are open" in str(info.value.cause)
+        with pytest.raises(WorkflowUpdateFailedError) as info:
+            await case.act("clear_flag", OFFICER, data={"flag_id": view.flags[0].id})
+        assert "clear_flag states its disposition" in str(info.value.cause)
         await case.act(
             "clear_flag",
             OFFICER,
