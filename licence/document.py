@@ -9,6 +9,7 @@ The JSON form is the workflow's ``LicenceDocument`` (``model_dump(mode="json")``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,23 @@ class LicenceDocumentError(VerificationFailed):
 
 class UnreadableDocument(MalformedInput):
     """Text in which no licence document can be found (not a payload, JSON or licence page)."""
+
+
+def unique_members(
+    error: type[LicenceDocumentError], check: str
+) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """A ``json.loads`` ``object_pairs_hook`` refusing an object that names a member twice
+    (fail closed on ambiguity), with ``error(check, ...)``."""
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in obj:
+                raise error(check, f"member {key!r} appears twice in one object")
+            obj[key] = value
+        return obj
+
+    return hook
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from typing import Any, NoReturn
 from ledger.canonical import canonicalize
 from ledger.encoding import decode_base64, encode_base64
 from ledger.errors import MalformedInput
-from licence.document import Document, LicenceDocumentError
+from licence.document import Document, LicenceDocumentError, unique_members
 
 PREFIX = "DZL1:"
 #: The QR alphanumeric alphabet, in RFC 9285's order (value = index).
@@ -168,15 +168,6 @@ def _inflate(data: bytes) -> bytes:
     return raw
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            _fail("payload-json", f"member {key!r} appears twice in one object")
-        obj[key] = value
-    return obj
-
-
 def _no_constant(name: str) -> NoReturn:
     _fail("payload-json", f"{name} is not JSON")
 
@@ -199,7 +190,9 @@ def decode(text: str) -> Document:
     raw = _inflate(base45_decode(text[len(PREFIX) :]))
     try:
         obj = json.loads(
-            raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant
+            raw.decode("utf-8"),
+            object_pairs_hook=unique_members(PayloadError, "payload-json"),
+            parse_constant=_no_constant,
         )
     except UnicodeDecodeError as exc:
         _fail("payload-json", f"not UTF-8: {exc}")

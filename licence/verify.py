@@ -33,7 +33,12 @@ from ledger.entry import Entry, parse_entry, parse_time
 from ledger.errors import MalformedInput
 from ledger.receipts import verify_receipt
 from licence import payload
-from licence.document import Document, LicenceDocumentError, UnreadableDocument
+from licence.document import (
+    Document,
+    LicenceDocumentError,
+    UnreadableDocument,
+    unique_members,
+)
 
 ISSUANCE_EVENT = "licence_issued"
 #: The id of the page's ``<script type="application/json">`` block holding the payload.
@@ -160,16 +165,6 @@ def payload_from_html(text: str) -> str:
     return value
 
 
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose members are all named once (fail closed on ambiguity)."""
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            _fail("document-shape", f"member {key!r} appears twice in one object")
-        obj[key] = value
-    return obj
-
-
 def read_document(text: str) -> Document:
     """The licence document in ``text``: a licence page, a bare payload or the JSON document.
 
@@ -181,7 +176,9 @@ def read_document(text: str) -> Document:
         return payload.decode(stripped)
     if stripped.startswith("{"):
         try:
-            obj = json.loads(stripped, object_pairs_hook=_unique_members)
+            obj = json.loads(
+                stripped, object_pairs_hook=unique_members(LicenceDocumentError, "document-shape")
+            )
         except json.JSONDecodeError as exc:
             raise UnreadableDocument(f"not a JSON document: {exc}") from exc
         return Document.from_json(obj)

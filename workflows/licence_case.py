@@ -81,22 +81,6 @@ SYSTEM = Actor(id="dozvil", role=Role.SYSTEM.value)
 OPINIONS = frozenset({"no_objection", "objection"})
 #: The versioned change that gave the licence a life after issuance (and refusal an appeal).
 POST_ISSUANCE = "post-issuance-v1"
-#: States in which the statutory decision clock runs.
-DECIDING = frozenset(
-    {
-        State.SUBMITTED,
-        State.INFORMATION_REQUESTED,
-        State.SCREENING,
-        State.IN_REVIEW,
-        State.COLLEGIAL_REVIEW,
-        State.AWAITING_DECISION,
-        State.APPROVAL_SIGNED,
-        State.REFUSAL_SIGNED,
-        State.APPROVED,
-    }
-)
-#: States in which the licence has ended; the case closes once deliveries are verified.
-ENDED = frozenset({State.EXHAUSTED, State.EXPIRED, State.REVOKED})
 
 
 def _iso(moment: datetime) -> str:
@@ -162,7 +146,7 @@ class LicenceCase:
                 await self._close_review()
             elif self._state == State.APPROVED:
                 await self._issue()
-            elif self._state in ENDED and not self._awaiting:
+            elif self._state in lc.LICENCE_ENDED and not self._awaiting:
                 async with self._lock:
                     await self._follow_up()
             else:
@@ -552,7 +536,7 @@ class LicenceCase:
         )  # fmt: skip
         self._state = to
         self._timeline.append(recorded)
-        if to not in DECIDING:  # decided, withdrawn or closed: the statutory clock stops
+        if to not in lc.DECIDING:  # decided, withdrawn or closed: the statutory clock stops
             self._statutory_due = self._statutory_left = self._statutory_left_working = None
         if to in self._terminal:
             self._reply_due = self._review_due = None
@@ -579,7 +563,7 @@ class LicenceCase:
     def _overdue(self) -> bool:
         """Someone is late now: the decision, an agency's finding, a delivery verification."""
         return (
-            (self._statutory_breached and self._state in DECIDING)
+            (self._statutory_breached and self._state in lc.DECIDING)
             or (self._state == State.IN_REVIEW and bool(self._escalated))
             or bool(self._late & self._awaiting.keys())
         )
@@ -628,7 +612,7 @@ class LicenceCase:
         await self._close_review_locked()
         if self._state == State.ISSUED and self._ceilings and self._exhausted():
             await self._record("licence_exhausted", SYSTEM, data={"usage": self._usage()})
-        if self._state in ENDED and not self._awaiting:
+        if self._state in lc.LICENCE_ENDED and not self._awaiting:
             await self._record("case_closed", SYSTEM, data={"all_deliveries_verified": True})
 
     def _exhausted(self) -> bool:

@@ -240,7 +240,8 @@ EVENTS: dict[str, Event] = _events(
     ),
 )
 
-_ALL_OPEN = (
+#: States before the decision is taken (the applicant may withdraw).
+OPEN = (
     State.SUBMITTED,
     State.INFORMATION_REQUESTED,
     State.SCREENING,
@@ -259,8 +260,9 @@ _LICENCE_GIVEN = (
     State.EXPIRED,
     State.REVOKED,
 )
-#: States in which the licence can no longer be used.
-_LICENCE_ENDED = (State.EXHAUSTED, State.EXPIRED, State.REVOKED)
+#: States in which the licence can no longer be used; the case closes once every shipment's
+#: delivery is verified.
+LICENCE_ENDED = (State.EXHAUSTED, State.EXPIRED, State.REVOKED)  # in the docs' order
 
 EDGES: tuple[Edge, ...] = (
     Edge("submit", None, State.SUBMITTED),
@@ -284,7 +286,7 @@ EDGES: tuple[Edge, ...] = (
     Edge("countersign", State.APPROVAL_SIGNED, State.APPROVED),
     Edge("countersign", State.REFUSAL_SIGNED, State.REFUSED),
     Edge("licence_issued", State.APPROVED, State.ISSUED),
-    *(Edge("withdraw", s, State.WITHDRAWN) for s in _ALL_OPEN),
+    *(Edge("withdraw", s, State.WITHDRAWN) for s in OPEN),
     # A party changes: before screening the case stays where it is; after, it is screened and
     # reviewed again.
     Edge("amend_parties", State.SUBMITTED, State.SUBMITTED),
@@ -305,9 +307,12 @@ EDGES: tuple[Edge, ...] = (
     Edge("revoke", State.SUSPENDED, State.REVOKED),
     Edge("licence_expired", State.ISSUED, State.EXPIRED),
     Edge("licence_expired", State.SUSPENDED, State.EXPIRED),
-    *(Edge("case_closed", s, State.CLOSED) for s in _LICENCE_ENDED),
-    *(Edge("close_case", s, State.CLOSED) for s in _LICENCE_ENDED),
+    *(Edge("case_closed", s, State.CLOSED) for s in LICENCE_ENDED),
+    *(Edge("close_case", s, State.CLOSED) for s in LICENCE_ENDED),
 )
+
+#: States in which the statutory decision clock runs.
+DECIDING = frozenset({*OPEN, State.APPROVED})
 
 #: Events recorded in any open state without changing it.
 RECORDS = frozenset(
