@@ -451,7 +451,15 @@ class LicenceCase:
         )
 
     async def _issue(self) -> None:
-        """Number the licence, set its validity and ceilings, and make its document."""
+        async with self._lock:
+            await self._issue_locked()
+
+    async def _issue_locked(self) -> None:
+        """Number the licence, set its validity and ceilings, and make its document (the lock
+        is held). Right after the countersignature, in its update (cases started before
+        ``post-issuance-v1`` did it from the main loop, after the update)."""
+        if self._state != State.APPROVED:
+            return
         application = self._start.application
         conditions = self._decision_data.get("conditions", {})
         validity = min(
@@ -473,22 +481,21 @@ class LicenceCase:
         now = workflow.now()
         number = f"L-{self._case_id}"
         valid_until = now + timedelta(days=validity)
-        async with self._lock:
-            recorded = await self._record(
-                "licence_issued",
-                SYSTEM,
-                data={
-                    "licence_number": number,
-                    "valid_from": _iso(now),
-                    "valid_until": _iso(valid_until),
-                    "provisos": conditions.get("provisos", []),
-                    "clock": {"statutory": "stopped"},
-                },
-                confidential={"ceilings": ceilings},
-            )
-            self._ceilings = ceilings
-            self._shipped = [(0, Decimal(0)) for _ in ceilings]
-            self._valid_until = valid_until
+        recorded = await self._record(
+            "licence_issued",
+            SYSTEM,
+            data={
+                "licence_number": number,
+                "valid_from": _iso(now),
+                "valid_until": _iso(valid_until),
+                "provisos": conditions.get("provisos", []),
+                "clock": {"statutory": "stopped"},
+            },
+            confidential={"ceilings": ceilings},
+        )
+        self._ceilings = ceilings
+        self._shipped = [(0, Decimal(0)) for _ in ceilings]
+        self._valid_until = valid_until
         self._licence = await workflow.execute_activity(
             "licence.document",
             LicenceInput(case_id=self._case_id, issuance_seq=recorded.seq),
@@ -610,6 +617,8 @@ class LicenceCase:
     async def _follow_up(self) -> None:
         """The workflow's own transitions that an action makes due (the lock is held)."""
         await self._close_review_locked()
+        if self._state == State.APPROVED and self._v2():
+            await self._issue_locked()
         if self._state == State.ISSUED and self._ceilings and self._exhausted():
             await self._record("licence_exhausted", SYSTEM, data={"usage": self._usage()})
         if self._state in lc.LICENCE_ENDED and not self._awaiting:
