@@ -32,9 +32,10 @@ from activities.lists import load_list
 from activities.screening import ScreeningActivities
 from ledger.keyfile import load_signer
 from ledger.store.sql import SqlLedger
-from runtime.codec import data_converter
 from runtime.settings import Settings
+from runtime.temporal import connect
 from workflows.licence_case import LicenceCase
+from workflows.registry import Registry
 
 log = structlog.get_logger("dozvil.worker")
 
@@ -122,6 +123,7 @@ def build_worker(
     screen = screening(settings)
     activities: Sequence[Any] = [
         ledger_activities.append,
+        ledger_activities.registry_append,
         ledger_activities.exporter_registered,
         ledger_activities.licence_document,
         screen.screen,
@@ -129,18 +131,10 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=[LicenceCase],
+        workflows=[LicenceCase, Registry],
         activities=activities,
         interceptors=[_CaseIdInterceptor()],
         graceful_shutdown_timeout=timedelta(seconds=settings.shutdown_grace_seconds),
-    )
-
-
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=data_converter(settings),
     )
 
 

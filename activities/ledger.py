@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 import structlog
+from prometheus_client import Histogram
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -27,9 +28,15 @@ from workflows.models import (
     LicenceDocument,
     LicenceInput,
     Recorded,
+    RegistryChange,
 )
 
 log = structlog.get_logger("dozvil.activities.ledger")
+
+#: How long a ledger append takes in the worker (the append itself, retries apart).
+APPEND_SECONDS = Histogram(
+    "dozvil_ledger_append_seconds", "Ledger append latency in the worker", ["kind"]
+)
 
 #: Log-level event registering an exporter with the authority (``data.exporter_id``).
 EXPORTER_REGISTER = "exporter.register"
@@ -87,7 +94,8 @@ class LedgerActivities:
             confidential=request.confidential,
         )
         try:
-            result = await asyncio.to_thread(self._ledger.append, append)
+            with APPEND_SECONDS.labels(kind="case").time():
+                result = await asyncio.to_thread(self._ledger.append, append)
         except LedgerError as exc:
             log.warning("ledger refused the transition", transition=request.event, error=str(exc))
             raise refused(exc) from exc
@@ -100,6 +108,24 @@ class LedgerActivities:
             checkpoint_size=done.checkpoint_size,
         )
         return done
+
+    @activity.defn(name="registry.append")
+    async def registry_append(self, change: RegistryChange) -> Recorded:
+        """A log-level register entry (exporter, actor key); the ledger checks its data."""
+        append = AppendRequest(
+            idempotency_key=change.idempotency_key,
+            case_id=None,
+            event=change.event,
+            actor=LedgerActor(change.actor.id, change.actor.role),
+            data=change.data,
+        )
+        try:
+            with APPEND_SECONDS.labels(kind="register").time():
+                result = await asyncio.to_thread(self._ledger.append, append)
+        except LedgerError as exc:
+            log.warning("ledger refused the register entry", event=change.event, error=str(exc))
+            raise refused(exc) from exc
+        return recorded(result)
 
     @activity.defn(name="exporter.registered")
     async def exporter_registered(self, exporter_id: str) -> bool:

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import base64
 import functools
+import http.client
 import json
 import os
 import sys
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,10 +38,18 @@ from ledger.keys import (
     register_data,
     revoke_data,
 )
-from ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
+from ledger.merkle import leaf_hash
 from ledger.note import Signer, Verifiers, open_note
 from ledger.receipts import build_receipt, dumps_receipt, verify_receipt
-from ledger.store.export import ExportBundleChecker, ExportSource, export_log
+from ledger.store.export import (
+    ExportBundleChecker,
+    ExportSource,
+    Fetch,
+    consistency_proof_json,
+    export_log,
+    inclusion_proof_json,
+    mirror_log,
+)
 from ledger.store.sql import AppendRequest, SqlLedger
 from ledger.verify import LogSource, Report, verify_case, verify_entry, verify_log
 
@@ -444,6 +457,12 @@ def verify(
     export: Annotated[
         Path | None, typer.Option(help="Verify this export folder offline (else the database).")
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Verify the log a Dozvil service publishes here (mirrored, then offline)."
+        ),
+    ] = None,
     trusted: Annotated[
         Path | None, typer.Option(help="A signed checkpoint you kept: prove the log only grew.")
     ] = None,
@@ -455,6 +474,23 @@ def verify(
 ) -> None:
     """Verify the whole log, a case, an entry or a receipt; exit 1 naming the first fault."""
     initial = _trust_key(key)
+    if url is not None:
+        if export is not None or receipt is not None:
+            raise MalformedInput("--url verifies a served log: not with --export or --receipt")
+        with tempfile.TemporaryDirectory(prefix="dozvil-mirror-") as tmp:
+            folder = Path(tmp) / "log"
+            mirror_log(_http_fetch(url), folder, initial_key=initial, where=url.rstrip("/"))
+            verify(
+                ctx,
+                key=key,
+                export=folder,
+                trusted=trusted,
+                case=case,
+                entry=entry,
+                workers=workers,
+                as_json=as_json,
+            )
+        return
     if receipt is not None:
         report = verify_receipt(_json_arg(receipt.read_text(), "receipt"), initial)
         summary: dict[str, Any] = {
@@ -573,6 +609,51 @@ def export(
 
 @app.command()
 @handles_errors
+def mirror(
+    url: Annotated[str, typer.Argument(help="The log's URL: where /checkpoint and /tile/ are.")],
+    destination: Annotated[Path, typer.Argument(help="New folder to write (must not exist).")],
+    key: Annotated[str, typer.Option(help="The log's first verifier key (or a file of it).")],
+) -> None:
+    """Copy the log a Dozvil service publishes (C2SP tlog-tiles) into a folder laid out as an
+    export, written atomically; refused unless its checkpoint is signed by the log's keys."""
+    where = url.rstrip("/")
+    size = mirror_log(_http_fetch(url), destination, initial_key=_trust_key(key), where=where)
+    out.print(f"mirrored {size} entries from {where} to {destination}")
+
+
+_HTTP_TIMEOUT = 60.0
+
+
+def _http_fetch(url: str) -> Fetch:
+    """GETs paths under ``url``: the body, or None for a 404. No answer, or any other status,
+    is a :class:`MalformedInput` naming the URL."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise MalformedInput(f"--url {url!r}: want an http:// or https:// URL")
+    base = url.rstrip("/")
+
+    def fetch(path: str) -> bytes | None:
+        where = f"{base}/{path}"
+        request = urllib.request.Request(where, headers={"User-Agent": "dozvil-ledger"})
+        try:
+            with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as response:
+                body: bytes = response.read()
+                return body
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code == 404:
+                return None
+            raise MalformedInput(f"{where}: HTTP {exc.code} {exc.reason}") from exc
+        except urllib.error.URLError as exc:
+            raise MalformedInput(f"cannot reach {where}: {exc.reason}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise MalformedInput(f"{where}: no HTTP answer: {exc!r}") from exc
+
+    return fetch
+
+
+@app.command()
+@handles_errors
 def checkpoint(
     ctx: typer.Context,
     size: Annotated[int | None, typer.Option(help="A published size (default: latest).")] = None,
@@ -617,24 +698,13 @@ def prove_inclusion(
     """RFC 9162 §2.1.3 inclusion proof of an entry, checked before it is printed."""
     ledger = _cfg(ctx).ledger(signing=False)
     signed = ledger.checkpoint_at(size) if size is not None else ledger.latest_checkpoint()
-    cp = signed.checkpoint
-    entry = ledger.entry(seq)
-    proof = ledger.inclusion_proof(seq, cp.size)
-    verify_inclusion(seq, cp.size, _leaf(entry), proof, cp.root_hash)
-    obj = {
-        "leaf_index": seq,
-        "tree_size": cp.size,
-        "leaf_hash": _b64(_leaf(entry)),
-        "root_hash": _b64(cp.root_hash),
-        "proof": [_b64(p) for p in proof],
-        "checkpoint": signed.note,
-    }
+    obj = inclusion_proof_json(ledger, seq, signed)
     if as_json:
         _print_json(obj)
         return
-    out.print(f"entry {seq} in tree of size {cp.size}, root {_b64(cp.root_hash)}")
-    for p in proof:
-        out.print(f"  {_b64(p)}", highlight=False)
+    out.print(f"entry {seq} in tree of size {obj['tree_size']}, root {obj['root_hash']}")
+    for p in obj["proof"]:
+        out.print(f"  {p}", highlight=False)
 
 
 @app.command("prove-consistency")
@@ -649,24 +719,13 @@ def prove_consistency(
     ledger = _cfg(ctx).ledger(signing=False)
     old = ledger.checkpoint_at(old_size)
     new = ledger.checkpoint_at(new_size) if new_size is not None else ledger.latest_checkpoint()
-    a, b = old.checkpoint, new.checkpoint
-    proof = ledger.consistency_proof(a.size, b.size)
-    verify_consistency(a.size, b.size, a.root_hash, b.root_hash, proof)
-    obj = {
-        "old_size": a.size,
-        "new_size": b.size,
-        "old_root": _b64(a.root_hash),
-        "new_root": _b64(b.root_hash),
-        "proof": [_b64(p) for p in proof],
-        "old_checkpoint": old.note,
-        "new_checkpoint": new.note,
-    }
+    obj = consistency_proof_json(ledger, old, new)
     if as_json:
         _print_json(obj)
         return
-    out.print(f"size {a.size} -> {b.size}: consistent")
-    for p in proof:
-        out.print(f"  {_b64(p)}", highlight=False)
+    out.print(f"size {obj['old_size']} -> {obj['new_size']}: consistent")
+    for p in obj["proof"]:
+        out.print(f"  {p}", highlight=False)
 
 
 @app.command()

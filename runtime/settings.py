@@ -122,6 +122,34 @@ class Settings(BaseSettings):
         180, gt=0, description="Longest suspension; an unlifted one lapses at its end."
     )
 
+    log_vkey: str = Field(
+        "",
+        description="The log's first public (verifier) key, as published to auditors; empty "
+        "means the one the log key file's key verifies (embedded default).",
+    )
+    http_host: str = Field("127.0.0.1", description="Address the HTTP service listens on.")
+    http_port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP service.")
+    principals_file: Path | None = Field(
+        None,
+        description="Who may call the service in the embedded default: a JSON list of "
+        '`{"id", "role", "token_sha256", "exporter_id"?}` (tokens stored hashed, mode 0600); '
+        "empty means `<data_dir>/principals.json`, created by `dozvil up`.",
+    )
+    oidc_issuer: str = Field(
+        "",
+        description="Production: the authority's OIDC issuer; when set, bearer tokens are JWTs "
+        "checked for this `iss` (and the principals file is not used).",
+    )
+    oidc_audience: str = Field("", description="The `aud` the service's JWTs must carry.")
+    oidc_jwks: str = Field(
+        "", description="The issuer's signing keys: a JWKS file path or an `https://` URL."
+    )
+    oidc_role_claim: str = Field(
+        "dozvil_role", description="JWT claim naming the caller's role (`sub` is the caller)."
+    )
+    oidc_exporter_claim: str = Field(
+        "dozvil_exporter", description="JWT claim naming an applicant's exporter id."
+    )
     screening_threshold: float = Field(
         88.0,
         gt=0,
@@ -167,6 +195,10 @@ class Settings(BaseSettings):
     @property
     def key_path(self) -> Path:
         return self.log_key_file or self.data_dir / "log.key"
+
+    @property
+    def principals_path(self) -> Path:
+        return self.principals_file or self.data_dir / "principals.json"
 
     @property
     def payload_keys_path(self) -> Path:

@@ -188,6 +188,7 @@ class LicenceCase:
                     "ratings": sorted({g.rating for g in application.goods}),
                     "euc_reference": application.euc_reference,
                     "euc_sha256": application.euc_sha256,
+                    **({"registered_by": start.registered_by} if start.registered_by else {}),
                     "clock": {
                         "statutory": "started",
                         "days": days,

@@ -55,6 +55,8 @@ class Role(StrEnum):
     COLLEGIAL_BODY = "collegial_body"
     SIGNING_OFFICIAL = "signing_official"
     CUSTOMS = "customs"
+    REGISTRAR = "registrar"  # the authority's register of exporters and actor keys
+    AUDITOR = "auditor"  # reads receipts; the log itself is public
     SYSTEM = "system"  # the workflow itself: timers, screening, review bookkeeping
 
 
@@ -357,6 +359,15 @@ FINDINGS = (
     "foreign_affairs_finding",
     "euc_authenticated",
 )
+
+
+#: Log-level register entries (no case): who may record each. The ledger's own event names.
+REGISTRY_EVENTS: dict[str, Role] = {
+    "exporter.register": Role.REGISTRAR,
+    "actor_key.register": Role.REGISTRAR,
+    "actor_key.rotate": Role.REGISTRAR,
+    "actor_key.revoke": Role.REGISTRAR,
+}
 
 
 class TransitionRefused(Exception):

@@ -127,6 +127,16 @@ class Action(_Model):
     confidential: dict[str, Any] = Field(default_factory=dict)
 
 
+class RegistryChange(_Model):
+    """A log-level register entry (an exporter, an actor key) by the authority's registrar.
+    The idempotency key is derived from the content, so a repeated request finds its entry."""
+
+    event: str = Field(pattern=_NAME)
+    actor: Actor
+    idempotency_key: str = Field(min_length=1, max_length=256)
+    data: dict[str, Any]
+
+
 class Recorded(_Model):
     """A transition as the ledger holds it."""
 
@@ -265,5 +275,7 @@ class CaseStart(_Model):
     #: (``workflows/search_attributes.py``); the time-skipping test server cannot register
     #: custom ones, so its tests start cases with False.
     publish_search_attributes: bool = True
+    #: The officer who registered the application on the applicant's behalf, if one did.
+    registered_by: str | None = Field(default=None, pattern=_NAME)
     #: Set by the case itself when it continues as new: the state it carries over.
     carried: CaseCarry | None = None

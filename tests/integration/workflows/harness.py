@@ -22,7 +22,6 @@ from temporalio.testing import WorkflowEnvironment
 
 import worker as dozvil_worker
 from activities.ledger import register_exporter
-from cli.cases import case_config
 from ledger.canonical import canonicalize
 from ledger.entry import Actor as LedgerActor
 from ledger.keys import ACTOR_KEY_REGISTER, register_data
@@ -30,6 +29,7 @@ from ledger.note import Signer
 from ledger.statements import sign_statement
 from ledger.store.sql import AppendRequest, SqlLedger
 from runtime.settings import Settings
+from service.case_config import case_config
 from workflows.licence_case import LicenceCase
 from workflows.lifecycle import Role
 from workflows.models import (

@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from cli.cases import case_config, parse_statutory_days
 from runtime.settings import Settings
+from service.case_config import case_config, parse_statutory_days
 from workflows.models import CaseConfig, DayCount, Procedure
 
 CALENDAR, WORKING = DayCount.CALENDAR, DayCount.WORKING
