@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any, TextIO
 
 import structlog
+from prometheus_client import start_http_server
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import (
@@ -141,6 +142,8 @@ def build_worker(
 async def run(settings: Settings) -> None:
     client = await connect(settings)
     ledger = open_ledger(settings)
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port)  # dozvil_ledger_append_seconds, ...
     worker = build_worker(client, settings, ledger)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

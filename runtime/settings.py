@@ -127,6 +127,13 @@ class Settings(BaseSettings):
         description="The log's first public (verifier) key, as published to auditors; empty "
         "means the one the log key file's key verifies (embedded default).",
     )
+    worker_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port on which a separate worker process serves its Prometheus metrics "
+        "(ledger append latency); 0: none (under `dozvil up` the service exports them).",
+    )
     http_host: str = Field("127.0.0.1", description="Address the HTTP service listens on.")
     http_port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP service.")
     principals_file: Path | None = Field(
