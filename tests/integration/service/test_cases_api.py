@@ -249,3 +249,30 @@ async def test_the_registrar_registers_exporters_and_keys(stack: Stack) -> None:
         422,
         "",
     )
+
+
+async def test_an_officer_registers_a_paper_application(stack: Stack) -> None:
+    app = application().model_dump(mode="json")
+    assert_problem(
+        await stack.call("POST", "/cases", "officer-1", json={"application": app}),
+        422,
+        "applicant_id",
+    )
+    created = await stack.call(
+        "POST",
+        "/cases",
+        "officer-1",
+        json={"application": app, "applicant_id": "applicant-1", "case_id": "UA-PAPER-1"},
+    )
+    assert created.status_code == 201, created.text
+    await until_state(stack, "UA-PAPER-1", "submitted")
+    (seq,) = stack.authority.ledger.case_seqs("UA-PAPER-1")
+    submit = stack.authority.ledger.entry(seq)
+    assert submit.actor.id == "applicant-1" and submit.data["registered_by"] == "officer-1"
+    again = await stack.call(
+        "POST",
+        "/cases",
+        "officer-1",
+        json={"application": app, "applicant_id": "applicant-1", "case_id": "UA-PAPER-1"},
+    )
+    assert_problem(again, 409, "exists already")
