@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-workflow clean
+.PHONY: run test lint typecheck unit bench bench-workflow bench-load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m cli.demo
+	$(BIN)/dozvil up
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -33,6 +33,9 @@ bench: $(STAMP)
 
 bench-workflow: $(STAMP)
 	$(BIN)/python bench/workflow.py
+
+bench-load: $(STAMP)
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

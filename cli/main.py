@@ -3,13 +3,20 @@
 ``dozvil ledger …`` is :mod:`ledger.cli`, which an auditor can also run alone as
 ``python -m ledger``; here its defaults come from :class:`runtime.settings.Settings`.
 ``dozvil licence …`` (:mod:`cli.licence`) prints and verifies licence documents.
+``dozvil up`` (:mod:`cli.up`) runs the embedded stack, ``dozvil demo`` (:mod:`cli.demo`) plays
+a case through it as every role; ``dozvil case …`` (:mod:`cli.case`) and ``dozvil statement …``
+(:mod:`cli.statement`) are the HTTP service's and the signers' command line.
 """
 
 from __future__ import annotations
 
 import typer
 
+from cli import case as case_cli
+from cli import demo as demo_cli
 from cli import licence as licence_cli
+from cli import statement as statement_cli
+from cli import up as up_cli
 from ledger import cli as ledger_cli
 from runtime.settings import Settings
 
@@ -31,6 +38,10 @@ def build_app(settings: Settings) -> typer.Typer:
         context_settings={"default_map": defaults},
     )
     app.add_typer(licence_cli.app, name="licence")
+    app.add_typer(case_cli.app, name="case")
+    app.add_typer(statement_cli.app, name="statement")
+    app.command("up")(up_cli.up)
+    app.command("demo")(demo_cli.demo)
     return app
 
 

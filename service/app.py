@@ -10,33 +10,28 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from temporalio.client import Client
 
-from ledger.keyfile import load_signer
-from ledger.keys import LOG_KEY_ROTATE
+from ledger.store.export import first_log_key
 from ledger.store.sql import SqlLedger
 from runtime.settings import Settings
 from runtime.temporal import connect
 from service import problems
 from service.auth import Authenticator
 from service.metrics import Metrics
-from service.routes import cases, health, licences, registry
+from service.routes import cases, health, licences, log, registry
 
 VERSION = "0.5.0"
 
 
 def initial_key(settings: Settings, ledger: SqlLedger) -> str:
-    """The log's first verifier key: as configured, else the old key of the log's first
-    rotation, else the key the log key file verifies (the embedded default)."""
-    if settings.log_vkey:
-        return settings.log_vkey
-    for seq in ledger.case_seqs(None):
-        entry = ledger.entry(seq)
-        if entry.event == LOG_KEY_ROTATE:
-            return str(entry.data["old_vkey"])
-    return load_signer(settings.key_path).verifier.vkey
+    """The log's first verifier key: as configured (``DOZVIL_LOG_VKEY``, what auditors were
+    given), else as the database tells it (the old key of its first rotation, else the key
+    that signs it now)."""
+    return settings.log_vkey or first_log_key(ledger)
 
 
 def create_app(
@@ -71,8 +66,17 @@ def create_app(
     app.state.authenticator = authenticator or Authenticator.from_settings(settings)
     app.state.metrics = Metrics()
     problems.install(app)
-    for module in (cases, registry, licences, health):
+    for module in (cases, registry, licences, log, health):
         app.include_router(module.router)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, with the problem schema the routes' error responses name."""
+        if app.openapi_schema is None:
+            app.openapi_schema = problems.document(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.middleware("http")
     async def timed(

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from ledger.store.sql import SqlLedger
@@ -40,13 +41,23 @@ def get_client(request: Request) -> Client:
     return client
 
 
+#: The one security scheme, declared on every route that depends on the caller (OpenAPI
+#: ``security``). It only documents: the authenticator reads the header itself, so a missing or
+#: malformed one is the authenticator's 401 problem, never FastAPI's plain 403.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    auto_error=False,
+    description="A principal's token (the principals file) or the authority's OIDC JWT.",
+)
+
+
 def get_principal(
     request: Request,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    _scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> Principal:
     """The authenticated caller; 401 for anyone else (deny by default)."""
     authenticator: Authenticator = request.app.state.authenticator
-    principal = authenticator.authenticate(authorization)
+    principal = authenticator.authenticate(request.headers.get("authorization"))
     request.state.principal = principal
     return principal
 

@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import LedgerError, MalformedInput, VerificationFailed
@@ -27,8 +29,75 @@ TITLES = {
     405: "Method not allowed",
     409: "Conflict",
     422: "Unprocessable content",
+    500: "Internal server error",
     503: "Unavailable",
 }
+
+
+class InvalidField(BaseModel):
+    """One reason a request did not validate."""
+
+    loc: list[str] = Field(description="Where: the part of the request, then the field path.")
+    msg: str
+
+
+class ProblemDocument(BaseModel):
+    """An RFC 9457 problem document, as every error of the service is."""
+
+    model_config = ConfigDict(extra="allow", title="Problem")
+
+    type: str = Field(description="A URI naming the kind of problem.")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str = Field(description="What was wrong, in words.")
+    errors: list[InvalidField] | SkipJsonSchema[None] = Field(
+        default=None, description="Request validation: every field that failed."
+    )
+    check: str | SkipJsonSchema[None] = Field(
+        default=None, description="A failed verification's check."
+    )
+    seq: int | None = Field(
+        default=None, description="The first bad ledger entry (null: not one entry's fault)."
+    )
+    reason: str | SkipJsonSchema[None] = Field(
+        default=None, description="Why the workflow refused an action."
+    )
+
+
+SCHEMA_REF = "#/components/schemas/Problem"
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route that may answer with these problems (OpenAPI)."""
+    content = {MEDIA_TYPE: {"schema": {"$ref": SCHEMA_REF}}}
+    return {status: {"description": TITLES[status], "content": content} for status in statuses}
+
+
+def document(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Make an OpenAPI document say what :func:`install` does: every error response (4xx, 5xx)
+    of every operation is a problem document, FastAPI's default 422 included (its
+    ``HTTPValidationError`` body is never sent). Adds the ``Problem`` schema that
+    :func:`responses` refers to; returns the document."""
+    schema = ProblemDocument.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(schema.pop("$defs", {}))
+    for member in schema["properties"].values():
+        member.pop("default", None)  # an absent member is absent, not null
+    schemas["Problem"] = schema
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    content = {MEDIA_TYPE: {"schema": {"$ref": SCHEMA_REF}}}
+    for item in openapi.get("paths", {}).values():
+        for operation in item.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.startswith(("4", "5")):
+                    response["content"] = content
+                    if status in ("422", "400") and response.get("description") in (
+                        "Validation Error",
+                        "Bad Request",
+                    ):
+                        response["description"] = TITLES[int(status)]
+    return openapi
 
 
 class Problem(Exception):
@@ -89,3 +158,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LedgerError)
     async def _ledger(_: Request, exc: LedgerError) -> JSONResponse:
         return problem(409, "ledger-refused", str(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs the exception and re-raises it after this answer; the caller learns
+        # nothing of the internals.
+        return problem(500, "internal-error", "the service failed; its log names the cause")

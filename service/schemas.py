@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from workflows.models import Application, Flag, OpenDeadline, Recorded
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$"
+#: A case id: a name without "/", since it is a path segment of every case route.
+CASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$"
 
 
 class _In(BaseModel):
@@ -22,7 +24,7 @@ class CaseCreate(_In):
     """A new application. ``case_id`` is chosen by the service when absent. An officer who
     registers an application received on paper names the applicant it is for."""
 
-    case_id: str | None = Field(default=None, pattern=_NAME)
+    case_id: str | None = Field(default=None, pattern=CASE_ID)
     application: Application
     applicant_id: str | None = Field(default=None, pattern=_NAME)
 

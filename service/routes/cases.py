@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowHandle,
@@ -35,8 +35,9 @@ from service.deps import (
     SettingsDep,
     require,
 )
-from service.problems import Problem
+from service.problems import Problem, responses
 from service.schemas import (
+    CASE_ID,
     ActionIn,
     CaseCreate,
     CaseCreated,
@@ -59,6 +60,8 @@ AUTHORITY = (Role.LICENSING_OFFICER, Role.SIGNING_OFFICIAL, Role.AUDITOR)
 #: Every role that takes part in some case step (and so may read a case's status).
 PARTIES = tuple(sorted({e.role for e in lc.EVENTS.values()} - {Role.SYSTEM}))
 _KEYWORD = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$"
+#: A case id in a path, of the form ``CaseCreate.case_id`` admits (anything else: a 422 problem).
+CaseId = Annotated[str, Path(pattern=CASE_ID, description="The case (workflow) id.")]
 
 
 def _handle(client: ClientDep, case_id: str) -> WorkflowHandle[LicenceCase, CaseView]:
@@ -85,7 +88,9 @@ async def _own(principal: Principal, view: CaseView, handle: WorkflowHandle[Any,
         raise Problem(404, "no-such-case", f"no case {view.case_id!r}")
 
 
-@router.post("", status_code=201, response_model=CaseCreated)
+@router.post(
+    "", status_code=201, response_model=CaseCreated, responses=responses(400, 401, 403, 409, 422)
+)
 async def create_case(
     body: CaseCreate,
     client: ClientDep,
@@ -132,8 +137,9 @@ async def create_case(
     return CaseCreated(case_id=case_id, state="new")
 
 
-@router.get("", response_model=CaseList)
+@router.get("", response_model=CaseList, responses=responses(401, 403, 422))
 async def list_cases(
+    request: Request,
     client: ClientDep,
     principal: Annotated[
         Principal, Depends(require(Role.APPLICANT, Role.LICENSING_OFFICER, Role.SIGNING_OFFICIAL))
@@ -148,6 +154,10 @@ async def list_cases(
 ) -> CaseList:
     """Search cases through Temporal visibility (the typed search attributes). An applicant
     sees its own exporter's cases only."""
+    given = request.query_params
+    repeated = sorted({name for name in given if len(given.getlist(name)) > 1})
+    if repeated:  # each filter takes one value: a second one is not silently dropped
+        raise Problem(422, "invalid-request", f"give each filter once: {', '.join(repeated)}")
     if principal.role == Role.APPLICANT:
         if exporter not in (None, principal.exporter_id):
             raise Problem(403, "forbidden", "an applicant lists its own exporter's cases only")
@@ -190,9 +200,9 @@ def _status(status: object) -> str:
     return name.lower() if isinstance(name, str) else "unknown"
 
 
-@router.get("/{case_id}", response_model=CaseDetail)
+@router.get("/{case_id}", response_model=CaseDetail, responses=responses(401, 403, 404, 422))
 async def read_case(
-    case_id: str,
+    case_id: CaseId,
     client: ClientDep,
     principal: Annotated[Principal, Depends(require(*AUTHORITY))],
 ) -> CaseDetail:
@@ -201,9 +211,9 @@ async def read_case(
     return CaseDetail(**view.model_dump(exclude={"case_id"}), case_id=view.case_id)
 
 
-@router.get("/{case_id}/status", response_model=CaseStatus)
+@router.get("/{case_id}/status", response_model=CaseStatus, responses=responses(401, 403, 404, 422))
 async def read_status(
-    case_id: str,
+    case_id: CaseId,
     client: ClientDep,
     principal: Annotated[Principal, Depends(require(*PARTIES, Role.AUDITOR))],
 ) -> CaseStatus:
@@ -256,16 +266,24 @@ async def _act(client: ClientDep, principal: Principal, case_id: str, action: Ac
     return recorded
 
 
-@router.post("/{case_id}/actions", response_model=Recorded)
-async def act(case_id: str, body: ActionIn, client: ClientDep, principal: PrincipalDep) -> Recorded:
+@router.post(
+    "/{case_id}/actions", response_model=Recorded, responses=responses(400, 401, 403, 404, 409, 422)
+)
+async def act(
+    case_id: CaseId, body: ActionIn, client: ClientDep, principal: PrincipalDep
+) -> Recorded:
     """One event of the lifecycle table by the caller, in the caller's role (the table says
     which role each event is for; a signed statement where the table requires one)."""
     return await _act(client, principal, case_id, body)
 
 
-@router.post("/{case_id}/statements", response_model=Recorded)
+@router.post(
+    "/{case_id}/statements",
+    response_model=Recorded,
+    responses=responses(400, 401, 403, 404, 409, 422),
+)
 async def post_statement(
-    case_id: str, body: StatementIn, client: ClientDep, principal: PrincipalDep
+    case_id: CaseId, body: StatementIn, client: ClientDep, principal: PrincipalDep
 ) -> Recorded:
     """A signed statement for a case step (an agency's finding, an official's decision,
     customs' shipment, a delivery verification): the step is the statement's ``step``, its
@@ -292,9 +310,9 @@ async def post_statement(
     return await _act(client, principal, case_id, action)
 
 
-@router.get("/{case_id}/receipt")
+@router.get("/{case_id}/receipt", responses=responses(401, 403, 404, 422))
 async def receipt(
-    case_id: str,
+    case_id: CaseId,
     client: ClientDep,
     ledger: LedgerDep,
     initial_key: InitialKeyDep,
@@ -317,9 +335,11 @@ async def receipt(
     return receipt
 
 
-@router.get("/{case_id}/licence", response_model=LicenceDocument)
+@router.get(
+    "/{case_id}/licence", response_model=LicenceDocument, responses=responses(401, 403, 404, 422)
+)
 async def licence(
-    case_id: str,
+    case_id: CaseId,
     client: ClientDep,
     principal: Annotated[
         Principal,
@@ -335,9 +355,16 @@ async def licence(
     return document
 
 
-@router.get("/{case_id}/licence.html", response_class=Response)
+@router.get(
+    "/{case_id}/licence.html",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/html": {}}, "description": "The licence page."},
+        **responses(401, 403, 404, 422),
+    },
+)
 async def licence_page(
-    case_id: str,
+    case_id: CaseId,
     client: ClientDep,
     principal: Annotated[
         Principal,

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.deps import ClientDep, LedgerDep
 from service.metrics import Metrics
-from service.problems import Problem
+from service.problems import Problem, responses
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +21,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=responses(503))
 async def readyz(client: ClientDep, ledger: LedgerDep) -> dict[str, str]:
     """Ready when Temporal and the ledger database both answer (503 problem otherwise)."""
     try:
@@ -35,7 +35,11 @@ async def readyz(client: ClientDep, ledger: LedgerDep) -> dict[str, str]:
     return {"status": "ready", "ledger_size": str(size)}
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
+)
 async def metrics(request: Request, client: ClientDep, ledger: LedgerDep) -> Response:
     """Prometheus text: cases by state and overdue (visibility counts, cached briefly),
     ledger size, request latency by route, action (update) latency."""

@@ -12,7 +12,7 @@ from ledger.errors import MalformedInput, VerificationFailed
 from licence.verify import verify_document
 from service.auth import Principal
 from service.deps import InitialKeyDep, require
-from service.problems import Problem
+from service.problems import Problem, responses
 from service.schemas import LicenceCheck, LicenceChecked
 from workflows.lifecycle import Role
 
@@ -23,7 +23,7 @@ STATUS_NOTE = (
 )
 
 
-@router.post("/verify", response_model=LicenceChecked)
+@router.post("/verify", response_model=LicenceChecked, responses=responses(400, 401, 403, 422))
 async def verify_licence(
     body: LicenceCheck,
     initial_key: InitialKeyDep,

@@ -34,7 +34,6 @@ from ledger.store.export import (
     case_lines,
     checkpoint_lines,
     consistency_proof_json,
-    first_log_key,
     inclusion_proof_json,
     log_key_history,
     manifest_text,
@@ -43,7 +42,7 @@ from ledger.store.export import (
 )
 from ledger.store.sql import SignedCheckpoint, SqlLedger
 from ledger.tiles import TileId, parse_tile_path, tile_path
-from service.deps import LedgerDep
+from service.deps import InitialKeyDep, LedgerDep
 
 router = APIRouter(tags=["log"])
 
@@ -133,11 +132,11 @@ def tile(path: str, ledger: LedgerDep) -> Response:
     response_class=Response,
     responses={200: {"content": {"application/json": {}}, "description": "The manifest."}},
 )
-def manifest(ledger: LedgerDep) -> Response:
+def manifest(ledger: LedgerDep, initial_key: InitialKeyDep) -> Response:
     """The sidecar's manifest of the latest checkpoint's tree (origin, size, root, log keys)."""
     with _database_faults(), ledger.snapshot() as view:
         latest = view.latest_checkpoint().checkpoint
-        history = log_key_history(view, latest.size, first_log_key(view))
+        history = log_key_history(view, latest.size, initial_key)
         text = manifest_text(latest, history)
     return _bytes(text.encode("utf-8"), "application/json", NO_CACHE)
 

@@ -22,7 +22,7 @@ from ledger.keys import (
 )
 from service.auth import Principal
 from service.deps import ClientDep, SettingsDep, require
-from service.problems import Problem
+from service.problems import Problem, responses
 from service.schemas import ActorKeyIn, ActorKeyRevoke, ActorKeyRotate, ExporterIn
 from workflows.lifecycle import Role
 from workflows.models import Actor, Recorded, RegistryChange
@@ -61,7 +61,12 @@ def _public_key(text: str) -> bytes:
         raise Problem(422, "invalid-key", str(exc)) from exc
 
 
-@router.post("/exporters", status_code=201, response_model=Recorded)
+@router.post(
+    "/exporters",
+    status_code=201,
+    response_model=Recorded,
+    responses=responses(400, 401, 403, 409, 422),
+)
 async def register_exporter(
     body: ExporterIn, client: ClientDep, settings: SettingsDep, principal: Registrar
 ) -> Recorded:
@@ -78,7 +83,12 @@ async def register_exporter(
     )
 
 
-@router.post("/actors/{actor_id}/keys", status_code=201, response_model=Recorded)
+@router.post(
+    "/actors/{actor_id}/keys",
+    status_code=201,
+    response_model=Recorded,
+    responses=responses(400, 401, 403, 409, 422),
+)
 async def register_key(
     actor_id: str,
     body: ActorKeyIn,
@@ -100,7 +110,12 @@ async def register_key(
     )
 
 
-@router.post("/actors/{actor_id}/keys/{key_id}/rotate", status_code=201, response_model=Recorded)
+@router.post(
+    "/actors/{actor_id}/keys/{key_id}/rotate",
+    status_code=201,
+    response_model=Recorded,
+    responses=responses(400, 401, 403, 409, 422),
+)
 async def rotate_key(
     actor_id: str,
     key_id: str,
@@ -123,7 +138,12 @@ async def rotate_key(
     )
 
 
-@router.post("/actors/{actor_id}/keys/{key_id}/revoke", status_code=201, response_model=Recorded)
+@router.post(
+    "/actors/{actor_id}/keys/{key_id}/revoke",
+    status_code=201,
+    response_model=Recorded,
+    responses=responses(400, 401, 403, 409, 422),
+)
 async def revoke_key(
     actor_id: str,
     key_id: str,
