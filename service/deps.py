@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
+from ledger.store.export import first_log_key
 from ledger.store.sql import SqlLedger
 from runtime.settings import Settings
 from service.auth import Authenticator, Principal
@@ -31,9 +32,10 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_initial_key(request: Request) -> str:
-    """The log's first verifier key (receipts start their key history from it)."""
-    key: str = request.app.state.initial_key
-    return key
+    """The log's first verifier key (receipts start their key history from it): set when the
+    app starts; an app without that step (a bare router in a test) asks the database."""
+    key: str | None = getattr(request.app.state, "initial_key", None)
+    return key or first_log_key(get_ledger(request))
 
 
 def get_client(request: Request) -> Client:

@@ -38,7 +38,7 @@ async def _record(
 ) -> Recorded:
     handle = await client.start_workflow(
         Registry.run,
-        id=REGISTRY_ID,
+        id=f"{REGISTRY_ID}/{settings.task_queue}",  # one register per deployment
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
