@@ -16,26 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Final
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.routing import iter_route_contexts
-from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 
 from ledger.statements import sign_statement
 from service.openapi import offline_app
-from tests.integration.service.stack import PRINCIPALS, Stack, running_stack
+from tests.integration.service.stack import PRINCIPALS, Stack
 from tests.integration.workflows.harness import application
 from workflows import lifecycle as lc
 from workflows.lifecycle import Role
-from workflows.registry import REGISTRY_ID
 
 pytestmark = [pytest.mark.temporal]
 
@@ -204,29 +199,6 @@ def assert_refused(response: Any, status: int, call: Call, who: str) -> None:
     problem = response.json()
     assert problem["status"] == status and problem["type"].startswith("https://"), problem
     assert problem["detail"], problem
-
-
-async def end_registry(env: WorkflowEnvironment) -> None:
-    """End the ``Registry`` workflow, if one runs. It is one per namespace (a fixed id) and stays
-    bound to the task queue that started it: one left by an earlier test, whose worker is gone,
-    would take this test's registrations and never answer."""
-    try:
-        await env.client.get_workflow_handle(REGISTRY_ID).terminate("a service test's stack ends")
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-
-
-@pytest.fixture
-async def stack(
-    dev_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
-) -> AsyncIterator[Stack]:
-    await end_registry(dev_env)
-    try:
-        async with running_stack(dev_env, task_queue, tmp_path) as running:
-            yield running
-    finally:
-        await end_registry(dev_env)
 
 
 def test_every_route_has_a_row() -> None:

@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -34,17 +32,15 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from temporalio.testing import WorkflowEnvironment
 
 from ledger.store.sql import SqlLedger
 from service.problems import MEDIA_TYPE
-from tests.integration.service.stack import Stack, running_stack
+from tests.integration.service.stack import Stack
 from tests.integration.service.test_authorization import (
     BY_EVENT,
     MATRIX,
     PUBLIC,
     callers,
-    end_registry,
 )
 from tests.integration.workflows.harness import application
 from workflows.lifecycle import Role
@@ -187,18 +183,6 @@ def fuzz(url: str, tokens: dict[str, str], ledger_url: str, case_id: str) -> dic
         session.close()
         reader.engine.dispose()
     return tallies
-
-
-@pytest.fixture
-async def stack(
-    dev_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
-) -> AsyncIterator[Stack]:
-    await end_registry(dev_env)  # the register's workflow of an earlier test would not answer
-    try:
-        async with running_stack(dev_env, task_queue, tmp_path) as running:
-            yield running
-    finally:
-        await end_registry(dev_env)
 
 
 async def test_bad_input_on_every_endpoint(stack: Stack) -> None:

@@ -7,29 +7,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from temporalio.testing import WorkflowEnvironment
 
 from ledger.canonical import canonicalize
 from ledger.receipts import verify_receipt
 from ledger.statements import sign_statement
-from tests.integration.service.stack import Stack, running_stack
+from tests.integration.service.stack import Stack
 from tests.integration.workflows.harness import AGENCY_FOR, application
-
-
-@pytest.fixture
-async def stack(
-    dev_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
-) -> AsyncIterator[Stack]:
-    async with running_stack(dev_env, task_queue, tmp_path) as running:
-        yield running
 
 
 def signed(stack: Stack, issuer: str, case_id: str, step: str, finding: dict[str, Any]) -> Any:

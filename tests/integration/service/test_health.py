@@ -4,27 +4,17 @@ the metrics count cases by state, overdue cases, ledger entries, appends and req
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from ledger.store.sql import SqlLedger
 from service.app import create_app
 from service.auth import Authenticator, TokenFile
-from tests.integration.service.stack import Stack, running_stack
+from tests.integration.service.stack import Stack
 from tests.integration.workflows.harness import Authority, application
-
-
-@pytest.fixture
-async def stack(
-    dev_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
-) -> AsyncIterator[Stack]:
-    async with running_stack(dev_env, task_queue, tmp_path) as running:
-        yield running
 
 
 async def test_ready_and_measured(stack: Stack) -> None:
