@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import base64
 import functools
-import http.client
 import json
 import os
 import sys
 import tempfile
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ledger.checkpoint import parse_checkpoint
+from ledger.checkpoint import Checkpoint, parse_checkpoint
 from ledger.entry import Actor, Entry
 from ledger.errors import LedgerError, MalformedInput, UnknownKey, VerificationFailed
 from ledger.keyfile import load_signer, load_verifier, write_signer
@@ -41,14 +37,19 @@ from ledger.keys import (
 from ledger.merkle import leaf_hash
 from ledger.note import Signer, Verifiers, open_note
 from ledger.receipts import build_receipt, dumps_receipt, verify_receipt
+from ledger.served import (
+    ServedLog,
+    check_consistency_answer,
+    check_inclusion_answer,
+    http_fetch,
+    mirror_log,
+)
 from ledger.store.export import (
     ExportBundleChecker,
     ExportSource,
-    Fetch,
     consistency_proof_json,
     export_log,
     inclusion_proof_json,
-    mirror_log,
 )
 from ledger.store.sql import AppendRequest, SqlLedger
 from ledger.verify import LogSource, Report, verify_case, verify_entry, verify_log
@@ -479,7 +480,7 @@ def verify(
             raise MalformedInput("--url verifies a served log: not with --export or --receipt")
         with tempfile.TemporaryDirectory(prefix="dozvil-mirror-") as tmp:
             folder = Path(tmp) / "log"
-            mirror_log(_http_fetch(url), folder, initial_key=initial, where=url.rstrip("/"))
+            mirror_log(http_fetch(url), folder, initial_key=initial, where=url.rstrip("/"))
             verify(
                 ctx,
                 key=key,
@@ -617,39 +618,29 @@ def mirror(
     """Copy the log a Dozvil service publishes (C2SP tlog-tiles) into a folder laid out as an
     export, written atomically; refused unless its checkpoint is signed by the log's keys."""
     where = url.rstrip("/")
-    size = mirror_log(_http_fetch(url), destination, initial_key=_trust_key(key), where=where)
+    size = mirror_log(http_fetch(url), destination, initial_key=_trust_key(key), where=where)
     out.print(f"mirrored {size} entries from {where} to {destination}")
 
 
-_HTTP_TIMEOUT = 60.0
+UrlOption = Annotated[
+    str | None,
+    typer.Option(help="Ask the Dozvil service publishing the log here (checked, with --key)."),
+]
+UrlKeyOption = Annotated[
+    str | None,
+    typer.Option("--key", help="With --url: the log's first verifier key (or a file of it)."),
+]
 
 
-def _http_fetch(url: str) -> Fetch:
-    """GETs paths under ``url``: the body, or None for a 404. No answer, or any other status,
-    is a :class:`MalformedInput` naming the URL."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise MalformedInput(f"--url {url!r}: want an http:// or https:// URL")
-    base = url.rstrip("/")
-
-    def fetch(path: str) -> bytes | None:
-        where = f"{base}/{path}"
-        request = urllib.request.Request(where, headers={"User-Agent": "dozvil-ledger"})
-        try:
-            with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT) as response:
-                body: bytes = response.read()
-                return body
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            if exc.code == 404:
-                return None
-            raise MalformedInput(f"{where}: HTTP {exc.code} {exc.reason}") from exc
-        except urllib.error.URLError as exc:
-            raise MalformedInput(f"cannot reach {where}: {exc.reason}") from exc
-        except (OSError, http.client.HTTPException) as exc:
-            raise MalformedInput(f"{where}: no HTTP answer: {exc!r}") from exc
-
-    return fetch
+def _served(url: str, key: str | None) -> ServedLog:
+    """The log a service publishes, its latest checkpoint checked against the keys followed
+    from ``key``: nothing the service says is printed before it is checked."""
+    if key is None:
+        raise MalformedInput(
+            "--url needs --key, the log's first verifier key: what the service answers is "
+            "checked against it"
+        )
+    return ServedLog.open(http_fetch(url), url.rstrip("/"), _trust_key(key))
 
 
 @app.command()
@@ -660,31 +651,62 @@ def checkpoint(
     list_all: Annotated[
         bool, typer.Option("--list", help="List every published checkpoint (size, root).")
     ] = False,
+    url: UrlOption = None,
+    key: UrlKeyOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the latest (or a given) signed checkpoint, or list them all."""
-    ledger = _cfg(ctx).ledger(signing=False)
+    pick: Callable[[int], str]
+    if url is not None:
+        log = _served(url, key)
+        notes = log.source.checkpoint_notes
+        pick = log.published
+        latest = log.source.note.decode("utf-8")
+    else:
+        ledger = _cfg(ctx).ledger(signing=False)
+        notes = ledger.checkpoint_notes
+
+        def pick(n: int) -> str:
+            return ledger.checkpoint_at(n).note
+
+        latest = ledger.latest_checkpoint().note
     if list_all:
-        for note in ledger.checkpoint_notes():
-            cp = parse_checkpoint(note.partition("\n\n")[0] + "\n")
+        listed = [(log.signed(n) if url is not None else _parse_note(n), n) for n in notes()]
+        for cp, note in listed:
             if as_json:
                 sys.stdout.write(json.dumps({"tree_size": cp.size, "note": note}) + "\n")
             else:
                 out.print(f"{cp.size:>10}  {_b64(cp.root_hash)}", highlight=False)
         return
-    signed = ledger.checkpoint_at(size) if size is not None else ledger.latest_checkpoint()
+    note = pick(size) if size is not None else latest
     if as_json:
-        cp = signed.checkpoint
+        cp = _parse_note(note)
         _print_json(
             {
                 "origin": cp.origin,
                 "tree_size": cp.size,
                 "root_hash": _b64(cp.root_hash),
-                "note": signed.note,
+                "note": note,
             }
         )
         return
-    sys.stdout.write(signed.note)
+    sys.stdout.write(note)
+
+
+def _parse_note(note: str) -> Checkpoint:
+    return parse_checkpoint(note.partition("\n\n")[0] + "\n")
+
+
+_INCLUSION = ("leaf_index", "tree_size", "leaf_hash", "root_hash", "proof", "checkpoint")
+_CONSISTENCY = (
+    "old_size",
+    "new_size",
+    "old_root",
+    "new_root",
+    "proof",
+    "old_checkpoint",
+    "new_checkpoint",
+)
 
 
 @app.command("prove-inclusion")
@@ -693,12 +715,24 @@ def prove_inclusion(
     ctx: typer.Context,
     seq: Annotated[int, typer.Argument(help="Entry to prove.")],
     size: Annotated[int | None, typer.Option(help="Tree size (default: latest).")] = None,
+    url: UrlOption = None,
+    key: UrlKeyOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """RFC 9162 §2.1.3 inclusion proof of an entry, checked before it is printed."""
-    ledger = _cfg(ctx).ledger(signing=False)
-    signed = ledger.checkpoint_at(size) if size is not None else ledger.latest_checkpoint()
-    obj = inclusion_proof_json(ledger, seq, signed)
+    if url is not None:
+        log = _served(url, key)
+        at = size if size is not None else log.source.size
+        log.published(at)
+        if not 0 <= seq < at:
+            raise MalformedInput(f"entry {seq} is not in the tree of size {at}")
+        answer = log.ask(f"proof/inclusion?seq={seq}&size={at}")
+        check_inclusion_answer(log, answer, seq, at)
+        obj = {k: answer[k] for k in _INCLUSION}
+    else:
+        ledger = _cfg(ctx).ledger(signing=False)
+        signed = ledger.checkpoint_at(size) if size is not None else ledger.latest_checkpoint()
+        obj = inclusion_proof_json(ledger, seq, signed)
     if as_json:
         _print_json(obj)
         return
@@ -713,13 +747,28 @@ def prove_consistency(
     ctx: typer.Context,
     old_size: Annotated[int, typer.Argument(help="The older tree size.")],
     new_size: Annotated[int | None, typer.Option("--new", help="Newer size (latest).")] = None,
+    url: UrlOption = None,
+    key: UrlKeyOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """RFC 9162 §2.1.4 consistency proof between two published sizes."""
-    ledger = _cfg(ctx).ledger(signing=False)
-    old = ledger.checkpoint_at(old_size)
-    new = ledger.checkpoint_at(new_size) if new_size is not None else ledger.latest_checkpoint()
-    obj = consistency_proof_json(ledger, old, new)
+    if url is not None:
+        log = _served(url, key)
+        new = new_size if new_size is not None else log.source.size
+        if old_size > new:
+            raise MalformedInput(f"the older size {old_size} is above the newer size {new}")
+        log.published(old_size)
+        log.published(new)
+        answer = log.ask(f"proof/consistency?old={old_size}&new={new}")
+        check_consistency_answer(log, answer, old_size, new)
+        obj = {k: answer[k] for k in _CONSISTENCY}
+    else:
+        ledger = _cfg(ctx).ledger(signing=False)
+        older = ledger.checkpoint_at(old_size)
+        newer = (
+            ledger.checkpoint_at(new_size) if new_size is not None else ledger.latest_checkpoint()
+        )
+        obj = consistency_proof_json(ledger, older, newer)
     if as_json:
         _print_json(obj)
         return

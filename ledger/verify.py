@@ -960,9 +960,28 @@ def verify_entries_included(
         return _verify_entries_included(pinned, initial_key, seqs)
 
 
+def verified_log_keys(source: LogSource, initial_key: str) -> tuple[Checkpoint, LogKeyHistory]:
+    """The latest checkpoint and the log's key history from ``initial_key`` on.
+
+    The history is folded from the log-level entries, each proved included under the latest
+    checkpoint, whose signature is checked against the keys it names for its size. The
+    history then tells which keys must sign any earlier published checkpoint.
+    """
+    with snapshot_of(source) as pinned:
+        latest, _, keys = _included_under_latest(pinned, initial_key, [])
+    return latest, keys
+
+
 def _verify_entries_included(
     source: LogSource, initial_key: str, seqs: list[int]
 ) -> tuple[Checkpoint, list[Entry]]:
+    latest, found, _ = _included_under_latest(source, initial_key, seqs)
+    return latest, found
+
+
+def _included_under_latest(
+    source: LogSource, initial_key: str, seqs: list[int]
+) -> tuple[Checkpoint, list[Entry], LogKeyHistory]:
     latest, note = _read_latest(source)
     size = latest.size
     reader = TileHashReader(source, size)
@@ -996,7 +1015,7 @@ def _verify_entries_included(
         if entry.event == LOG_KEY_ROTATE:
             keys.apply(entry)
     check_checkpoint_signatures(note, keys.keys_for_checkpoint(size), latest.origin, size)
-    return latest, [included(s) for s in seqs]
+    return latest, [included(s) for s in seqs], keys
 
 
 def verify_case(source: LogSource, initial_key: str, case_id: str) -> CaseReport:

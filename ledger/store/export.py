@@ -21,7 +21,8 @@ interrupted export never leaves a half-written folder at the destination.
 
 The HTTP service publishes the same files (openings excepted) at the same paths, from the
 functions here (:func:`tile_bytes`, :func:`manifest_text`, :func:`checkpoint_lines`,
-:func:`case_lines`), and :func:`mirror_log` copies a log so served back into this layout.
+:func:`case_lines`); :mod:`ledger.served` reads a log so served (and mirrors it back into
+this layout).
 """
 
 from __future__ import annotations
@@ -40,10 +41,9 @@ from sqlalchemy import select
 
 from ledger.checkpoint import Checkpoint, parse_checkpoint
 from ledger.commitments import Opening
-from ledger.errors import LedgerError, MalformedInput, VerificationFailed
+from ledger.errors import LedgerError, MalformedInput
 from ledger.keys import LOG_KEY_ROTATE, LogKeyHistory
 from ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
-from ledger.note import Verifier
 from ledger.store.schema import entries, log_head, openings
 from ledger.store.sql import SignedCheckpoint, SqlLedger
 from ledger.tiles import (
@@ -58,7 +58,7 @@ from ledger.tiles import (
     tile_path,
     tiles_for_size,
 )
-from ledger.verify import _Leaf, check_bundle, verify_entries_included
+from ledger.verify import _Leaf, check_bundle
 
 EXPORT_FORMAT = "dozvil-export/1"
 SIDECAR = ("dozvil/manifest.json", "dozvil/checkpoints.jsonl", "dozvil/cases.jsonl")
@@ -78,13 +78,13 @@ def export_log(
     ``destination`` must not exist yet. ``initial_key`` is the log's first verifier key; it
     heads the key history in the manifest (later keys come from the log's own entries).
     """
-    with _new_folder(destination) as tmp, ledger.snapshot() as view:
+    with new_folder(destination) as tmp, ledger.snapshot() as view:
         size = _write(view, tmp, initial_key, with_openings, progress)
     return size
 
 
 @contextmanager
-def _new_folder(destination: Path) -> Iterator[Path]:
+def new_folder(destination: Path) -> Iterator[Path]:
     """A temporary folder beside ``destination``, renamed to it when the block completes and
     removed if the block fails."""
     destination = Path(destination)
@@ -101,7 +101,7 @@ def _new_folder(destination: Path) -> Iterator[Path]:
         raise
 
 
-def _write_file(root: Path, rel: str, data: bytes) -> None:
+def write_file(root: Path, rel: str, data: bytes) -> None:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -122,7 +122,7 @@ def _write(
     latest = ledger.latest_checkpoint()
     size = latest.checkpoint.size
     for tile in tiles_for_size(size):
-        _write_file(root, tile_path(tile), tile_bytes(ledger, tile))
+        write_file(root, tile_path(tile), tile_bytes(ledger, tile))
         if progress is not None and tile.level == ENTRIES:
             progress(tile.width)
     history = log_key_history(ledger, size, initial_key)
@@ -283,128 +283,42 @@ def consistency_proof_json(
     }
 
 
-# --- mirror: a served log back into an export folder -----------------------------------------
+class TiledSource:
+    """A :class:`ledger.verify.LogSource` over the export layout, whatever holds the files:
+    subclasses say how a file is read (:meth:`read`), everything else is decoded here."""
 
-Fetch = Callable[[str], bytes | None]
-"""GETs a path under a tlog-tiles log's URL prefix: the body, or None when it is not there."""
-
-MIRROR_TRIES = 5
-
-
-def mirror_log(fetch: Fetch, destination: Path, *, initial_key: str, where: str) -> int:
-    """Copy a Dozvil log served as C2SP tlog-tiles into ``destination``, a new folder with
-    exactly the layout of an export (without openings); return its tree size.
-
-    The checkpoint is read before and after the sidecar until both agree, so every file is of
-    one tree size; then every tile of that size. A partial tile the log has replaced since by a
-    wider one is cut from the wider one (tlog-tiles). The folder is kept only if the checkpoint
-    is signed by the keys in force at its size, followed from ``initial_key`` through the log's
-    own rotation entries (each proved included) as verification follows them. ``where`` (the
-    URL) names the log in errors.
-    """
-    origin = Verifier.from_vkey(initial_key).name
-    with _new_folder(destination) as tmp:
-        note, size, sidecar = _pinned_head(fetch, where, origin)
-        for tile in tiles_for_size(size):
-            _write_file(tmp, tile_path(tile), _fetch_tile(fetch, tile, where))
-        for name, data in sidecar.items():
-            _write_file(tmp, name, data)
-        _write_file(tmp, "checkpoint", note)
-        verify_entries_included(ExportSource(tmp), initial_key, [])
-    return size
-
-
-def _pinned_head(fetch: Fetch, where: str, origin: str) -> tuple[bytes, int, dict[str, bytes]]:
-    """The checkpoint, its size and the sidecar files, all of that one size."""
-    note = _get(fetch, "checkpoint", where)
-    for _ in range(MIRROR_TRIES):
-        cp = _served_checkpoint(note, where)
-        if cp.origin != origin:
-            raise VerificationFailed(
-                "checkpoint-origin",
-                f"{where} serves the log {cp.origin!r}, the key is {origin!r}'s",
-            )
-        sidecar = {name: _get(fetch, name, where) for name in SIDECAR}
-        again = _get(fetch, "checkpoint", where)
-        if again == note:
-            return note, cp.size, sidecar
-        note = again
-    raise MalformedInput(f"{where} grew each of {MIRROR_TRIES} times it was read: try again")
-
-
-def _get(fetch: Fetch, path: str, where: str) -> bytes:
-    data = fetch(path)
-    if data is None:
-        raise MalformedInput(f"{where}/{path}: not found (HTTP 404); is this a Dozvil log?")
-    return data
-
-
-def _served_checkpoint(note: bytes, where: str) -> Checkpoint:
-    try:
-        text, sep, _ = note.decode("utf-8").partition("\n\n")
-        if not sep:
-            raise MalformedInput("not a signed note")
-        return parse_checkpoint(text + "\n")
-    except (UnicodeDecodeError, MalformedInput) as exc:
-        raise MalformedInput(f"{where}/checkpoint is not a tlog checkpoint: {exc}") from exc
-
-
-def _fetch_tile(fetch: Fetch, tile: TileId, where: str) -> bytes:
-    data = fetch(tile_path(tile))
-    if data is None and tile.is_partial:
-        # tlog-tiles: a partial tile may be gone once the log grew; its hashes (entries) are
-        # the first ones of the wider tile in its place.
-        size = _served_checkpoint(_get(fetch, "checkpoint", where), where).size
-        width = tile_width(tile.level, tile.index, size)
-        if width > tile.width:
-            wider = fetch(tile_path(TileId(tile.level, tile.index, width)))
-            if wider is not None:
-                data = _first_items(wider, tile)
-    if data is None:
-        raise MalformedInput(f"{where}/{tile_path(tile)}: not found (HTTP 404)")
-    return data
-
-
-def _first_items(data: bytes, tile: TileId) -> bytes:
-    """The first ``tile.width`` hashes or entries of a wider tile's bytes."""
-    if tile.level != ENTRIES:
-        return data[: 32 * tile.width]
-    end = 0
-    for _ in range(tile.width):
-        if end + 2 > len(data):
-            break
-        end += 2 + int.from_bytes(data[end : end + 2], "big")
-    return data[:end]
-
-
-class ExportSource:
-    """A :class:`ledger.verify.LogSource` over an export folder (read-only, offline)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        if not (self.root / "checkpoint").is_file():
-            raise MalformedInput(f"{self.root} is not a Dozvil export: no checkpoint file")
+    def __init__(self) -> None:
         self._cases: dict[str | None, list[int]] | None = None
 
+    def read(self, rel: str) -> bytes | None:
+        """The file at ``rel`` (a path of the layout), or None when there is none."""
+        raise NotImplementedError
+
+    def lines(self, rel: str) -> Iterator[str]:
+        """The lines of a JSON-lines file of the layout (none when it is absent)."""
+        data = self.read(rel)
+        if data is not None:
+            yield from data.decode("utf-8").splitlines()
+
     def latest_checkpoint_note(self) -> str:
-        return (self.root / "checkpoint").read_text(encoding="utf-8")
+        data = self.read("checkpoint")
+        if data is None:
+            raise MalformedInput("the log has no checkpoint")
+        return data.decode("utf-8")
 
     def checkpoint_notes(self) -> Iterator[str]:
-        path = self.root / "dozvil" / "checkpoints.jsonl"
-        if not path.is_file():
-            return
-        with path.open(encoding="utf-8") as lines:
-            for n, line in enumerate(lines, 1):
-                try:
-                    yield str(json.loads(line)["note"])
-                except (ValueError, KeyError, TypeError) as exc:
-                    raise MalformedInput(f"{path}:{n}: malformed line: {exc}") from exc
+        for n, line in enumerate(self.lines("dozvil/checkpoints.jsonl"), 1):
+            try:
+                yield str(json.loads(line)["note"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise MalformedInput(
+                    f"dozvil/checkpoints.jsonl:{n}: malformed line: {exc}"
+                ) from exc
 
     def read_tile(self, tile: TileId) -> list[bytes]:
-        path = self.root / tile_path(tile)
-        if not path.is_file():
+        data = self.read(tile_path(tile))
+        if data is None:
             return []
-        data = path.read_bytes()
         if len(data) != 32 * tile.width:
             return [data[i : i + 32] for i in range(0, len(data) - len(data) % 32, 32)]
         return decode_hash_tile(data, tile.width)
@@ -412,10 +326,9 @@ class ExportSource:
     def read_bundle(self, tile: TileId) -> list[bytes]:
         """The bundle's entries. A corrupt bundle is read as far as it goes, and what is left
         becomes one last (bad) entry, so verification names the first entry that is wrong."""
-        path = self.root / tile_path(tile)
-        if not path.is_file():
+        data = self.read(tile_path(tile))
+        if data is None:
             return []
-        data = path.read_bytes()
         try:
             return decode_entry_bundle(data)
         except MalformedInput:
@@ -429,11 +342,12 @@ class ExportSource:
     def _load_cases(self) -> dict[str | None, list[int]]:
         if self._cases is None:
             cases: dict[str | None, list[int]] = {}
-            path = self.root / "dozvil" / "cases.jsonl"
-            with path.open(encoding="utf-8") as lines:
-                for line in lines:
+            for n, line in enumerate(self.lines("dozvil/cases.jsonl"), 1):
+                try:
                     obj = json.loads(line)
                     cases[obj["case_id"]] = [int(s) for s in obj["seqs"]]
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise MalformedInput(f"dozvil/cases.jsonl:{n}: malformed line: {exc}") from exc
             self._cases = cases
         return self._cases
 
@@ -441,19 +355,38 @@ class ExportSource:
         return list(self._load_cases().get(case_id, []))
 
     def stored_openings(self) -> Iterator[tuple[int, str, Opening]]:
-        path = self.root / "dozvil" / "openings.jsonl"
+        for line in self.lines("dozvil/openings.jsonl"):
+            obj = json.loads(line)
+            yield int(obj["seq"]), str(obj["field"]), Opening.from_json(obj["opening"])
+
+    def manifest(self) -> dict[str, Any]:
+        data = self.read("dozvil/manifest.json")
+        if data is None:
+            raise MalformedInput("the log has no dozvil/manifest.json")
+        manifest: dict[str, Any] = json.loads(data)
+        return manifest
+
+
+class ExportSource(TiledSource):
+    """The export layout in a folder (read-only, offline)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = Path(root)
+        if not (self.root / "checkpoint").is_file():
+            raise MalformedInput(f"{self.root} is not a Dozvil export: no checkpoint file")
+
+    def read(self, rel: str) -> bytes | None:
+        path = self.root / rel
+        return path.read_bytes() if path.is_file() else None
+
+    def lines(self, rel: str) -> Iterator[str]:
+        path = self.root / rel
         if not path.is_file():
             return
         with path.open(encoding="utf-8") as lines:
             for line in lines:
-                obj = json.loads(line)
-                yield int(obj["seq"]), str(obj["field"]), Opening.from_json(obj["opening"])
-
-    def manifest(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(
-            (self.root / "dozvil" / "manifest.json").read_text(encoding="utf-8")
-        )
-        return data
+                yield line.rstrip("\n")
 
 
 def _decode_corrupt_bundle(data: bytes) -> list[bytes]:
