@@ -34,7 +34,7 @@ from activities.screening import ScreeningActivities
 from ledger.keyfile import load_signer
 from ledger.store.sql import SqlLedger
 from runtime.settings import Settings
-from runtime.temporal import connect
+from runtime.temporal import connect, exit_process
 from workflows.licence_case import LicenceCase
 from workflows.registry import Registry
 
@@ -167,6 +167,7 @@ def main() -> None:
     settings = Settings()
     configure_logging(settings.log_format == "json")
     asyncio.run(run(settings))
+    exit_process(0)  # everything is stopped; skip the teardown the SDK's threads can abort
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 ``dozvil licence …`` (:mod:`cli.licence`) prints and verifies licence documents.
 ``dozvil up`` (:mod:`cli.up`) runs the embedded stack, ``dozvil demo`` (:mod:`cli.demo`) plays
 a case through it as every role; ``dozvil case …`` (:mod:`cli.case`) and ``dozvil statement …``
-(:mod:`cli.statement`) are the HTTP service's and the signers' command line.
+(:mod:`cli.statement`) are the HTTP service's and the signers' command line. ``dozvil setup``,
+``worker`` and ``serve`` (:mod:`cli.deploy`) are what a production deployment runs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import typer
 
 from cli import case as case_cli
 from cli import demo as demo_cli
+from cli import deploy as deploy_cli
 from cli import licence as licence_cli
 from cli import statement as statement_cli
 from cli import up as up_cli
@@ -42,6 +44,9 @@ def build_app(settings: Settings) -> typer.Typer:
     app.add_typer(statement_cli.app, name="statement")
     app.command("up")(up_cli.up)
     app.command("demo")(demo_cli.demo)
+    app.command("setup")(deploy_cli.setup)
+    app.command("worker")(deploy_cli.worker)
+    app.command("serve")(deploy_cli.serve)
     return app
 
 

@@ -24,16 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
+from runtime.temporal import register_search_attributes
 from workflows import search_attributes
 
 OPTION = "--workflow-environment"
@@ -109,26 +105,6 @@ async def connect(
     )
     await register_search_attributes(client, search_attributes)
     return WorkflowEnvironment.from_client(client)
-
-
-async def register_search_attributes(
-    client: Client, keys: Sequence[SearchAttributeKey[Any]]
-) -> None:
-    """Add those of ``keys`` the server does not know yet (custom attributes of the namespace)."""
-    if not keys:
-        return
-    known = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace)
-    )
-    missing = {
-        key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
-        for key in keys
-        if key.name not in known.custom_attributes and key.name not in known.system_attributes
-    }
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
-        )
 
 
 def plain_client(client: Client) -> Client:
