@@ -5,8 +5,9 @@
 Job). It waits for the database and Temporal, then — every step idempotent —
 
 1. creates or upgrades the ledger's schema and its signed empty checkpoint (as ``dozvil ledger
-   init``) with the log key mounted from its secret. It never generates that key: one made
-   inside a container would be lost with it, and with it the log's identity;
+   init``) with the log key mounted from its secret. It generates that key only when told
+   (``--generate-log-key``, for one host with a persistent volume): one made inside a
+   container by accident would be lost with it, and with it the log's identity;
 2. registers the cases' search attributes in the namespace (a name registered with another
    type is refused: listing by it would silently find nothing);
 3. with ``--principals``, writes the embedded principals file and ``tokens.json`` if missing
@@ -34,7 +35,8 @@ from sqlalchemy.exc import OperationalError
 
 from cli.up import QUIET_LOGGERS, ensure_principals, init_ledger
 from ledger.errors import LedgerError
-from ledger.keyfile import load_signer
+from ledger.keyfile import load_signer, write_signer
+from ledger.note import Signer
 from runtime.settings import Settings
 
 out = Console(soft_wrap=True)
@@ -70,11 +72,17 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-async def _setup(settings: Settings, wait_s: float, principals: bool) -> list[str]:
+async def _setup(
+    settings: Settings, wait_s: float, principals: bool, generate_key: bool
+) -> list[str]:
     from runtime.temporal import connect, register_search_attributes
     from workflows.search_attributes import ALL
 
     key_path = settings.key_path
+    if generate_key and not key_path.exists():
+        key_path.parent.mkdir(parents=True, exist_ok=True)
+        write_signer(key_path, Signer.generate(settings.log_origin))
+        err.print(f"created log key {key_path} (mode 0600): back it up", highlight=False)
     if not key_path.is_file():
         raise SetupError(
             f"no log key at {key_path} (DOZVIL_LOG_KEY_FILE): create it once with "
@@ -133,6 +141,14 @@ def setup(
             "(evaluation; production uses OIDC).",
         ),
     ] = False,
+    generate_log_key: Annotated[
+        bool,
+        typer.Option(
+            "--generate-log-key",
+            help="Create the log key if there is none (one host with a persistent volume, "
+            "backed up: the key is the log's identity).",
+        ),
+    ] = False,
 ) -> None:
     """Prepare a deployment, idempotently: ledger schema and empty checkpoint, Temporal search
     attributes; print the log's first verifier key."""
@@ -142,7 +158,7 @@ def setup(
     from runtime.temporal import exit_process
 
     try:
-        lines = asyncio.run(_setup(settings, wait, principals))
+        lines = asyncio.run(_setup(settings, wait, principals, generate_log_key))
     except SetupError as exc:
         err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         exit_process(exc.code)

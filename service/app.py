@@ -2,7 +2,7 @@
 error into an RFC 9457 problem, times every request by route, and holds the Temporal client,
 the read-only ledger and the authenticator in the app's state (see :mod:`service.deps`).
 
-    uvicorn --factory service.app:app_from_env   (``dozvil up`` runs it for you)
+``dozvil serve`` runs it alone (:mod:`cli.deploy`), ``dozvil up`` beside the worker.
 """
 
 from __future__ import annotations
@@ -92,7 +92,3 @@ def create_app(
         return response
 
     return app
-
-
-def app_from_env() -> FastAPI:
-    return create_app(Settings())

@@ -274,3 +274,15 @@ def test_setup_refuses_what_the_operator_must_fix(
     gone = run(nobody, "setup", "--wait", "2", code=1)
     assert f"Temporal at 127.0.0.1:{closed}: still failing after the wait" in gone.stderr
     assert time.monotonic() - started < 30
+
+
+def test_setup_generates_the_log_key_only_when_told(cluster: Cluster, tmp_path: Path) -> None:
+    env = environment(tmp_path, cluster, f"sqlite:///{tmp_path / 'ledger.db'}", 0)
+    key = Path(env["DOZVIL_LOG_KEY_FILE"])
+    made = run(env, "setup", "--generate-log-key")
+    assert f"created log key {key} (mode 0600): back it up" in made.stderr
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    vkey = run(env, "ledger", "keys").stdout.split()[0]
+    assert vkey.startswith(f"{ORIGIN}+") and f"log key     {vkey}" in made.stdout
+    again = run(env, "setup", "--generate-log-key")  # kept, never replaced
+    assert "created log key" not in again.stderr and f"log key     {vkey}" in again.stdout
