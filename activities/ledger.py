@@ -93,12 +93,7 @@ class LedgerActivities:
             data=request.data,
             confidential=request.confidential,
         )
-        try:
-            with APPEND_SECONDS.labels(kind="case").time():
-                result = await asyncio.to_thread(self._ledger.append, append)
-        except LedgerError as exc:
-            log.warning("ledger refused the transition", transition=request.event, error=str(exc))
-            raise refused(exc) from exc
+        result = await self._append(append, "case")
         done = recorded(result)
         log.info(
             "transition recorded" if not result.replayed[0] else "transition already recorded",
@@ -119,13 +114,17 @@ class LedgerActivities:
             actor=LedgerActor(change.actor.id, change.actor.role),
             data=change.data,
         )
+        return recorded(await self._append(append, "register"))
+
+    async def _append(self, append: AppendRequest, kind: str) -> AppendResult:
+        """One append off the event loop, timed by ``kind``; a refusal is a non-retryable
+        failure naming its reason (retrying cannot change the ledger's answer)."""
         try:
-            with APPEND_SECONDS.labels(kind="register").time():
-                result = await asyncio.to_thread(self._ledger.append, append)
+            with APPEND_SECONDS.labels(kind=kind).time():
+                return await asyncio.to_thread(self._ledger.append, append)
         except LedgerError as exc:
-            log.warning("ledger refused the register entry", event=change.event, error=str(exc))
+            log.warning("ledger refused the entry", kind=kind, step=append.event, error=str(exc))
             raise refused(exc) from exc
-        return recorded(result)
 
     @activity.defn(name="exporter.registered")
     async def exporter_registered(self, exporter_id: str) -> bool:

@@ -11,12 +11,8 @@ It prints the public key and key id the registrar registers (``POST /actors/{id}
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import shlex
-import stat
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,8 +29,8 @@ from cryptography.hazmat.primitives.serialization import (
 
 from cli.http import UsageProblem, handles_problems, json_arg, json_object
 from ledger.canonical import canonicalize
-from ledger.errors import InsecureKeyFile, LedgerError
-from ledger.keyfile import KEY_FILE_MODE, MAX_KEY_FILE_BYTES
+from ledger.errors import LedgerError
+from ledger.keyfile import read_private_file, write_private_file
 from ledger.keys import actor_key_id, encode_public_key, raw_public_key
 from ledger.statements import DEFAULT_TTL, sign_statement
 
@@ -47,42 +43,13 @@ app = typer.Typer(
 
 def write_actor_key(path: Path, key: Ed25519PrivateKey) -> None:
     """Write ``key`` to a new file, PKCS#8 PEM, mode 0600; never overwrites."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags, KEY_FILE_MODE)
-    except FileExistsError as exc:
-        raise LedgerError(f"{path}: refusing to overwrite an existing key file") from exc
-    except OSError as exc:
-        raise LedgerError(f"{path}: cannot create key file: {exc.strerror}") from exc
-    try:
-        os.fchmod(fd, KEY_FILE_MODE)  # the umask may have taken bits away; never added any
-        with os.fdopen(fd, "wb") as out:
-            fd = -1
-            out.write(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
-            out.flush()
-            os.fsync(out.fileno())
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        raise
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    write_private_file(path, pem, "key")
 
 
 def load_actor_key(path: Path) -> Ed25519PrivateKey:
     """The Ed25519 key in ``path``; refused unless only its owner may access the file."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise LedgerError(f"{path}: cannot read key file: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb") as source:
-        mode = stat.S_IMODE(os.fstat(source.fileno()).st_mode)
-        if mode & 0o077:
-            raise InsecureKeyFile(
-                f"{path}: key file has mode {mode:04o}, which lets group or others access it; "
-                f"want 0600 (run: chmod 600 {shlex.quote(str(path))})"
-            )
-        data = source.read(MAX_KEY_FILE_BYTES + 1)
+    data = read_private_file(path, "key")
     try:
         key = load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:

@@ -47,7 +47,7 @@ from rich.console import Console
 
 from cli.http import service_url
 from ledger.errors import LedgerError
-from ledger.keyfile import load_signer, write_signer
+from ledger.keyfile import load_signer, replace_private_file, write_signer
 from ledger.note import Signer
 from ledger.store.sql import SqlLedger
 from runtime.settings import Settings
@@ -224,12 +224,7 @@ def ensure_principals(settings: Settings) -> Path | None:
         for pid, role, exporter in PRINCIPALS
     }
     tokens_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tokens_path.with_name(tokens_path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        json.dump(listing, file, indent=2)
-        file.write("\n")
-    os.replace(tmp, tokens_path)
+    replace_private_file(tokens_path, (json.dumps(listing, indent=2) + "\n").encode(), "tokens")
     err.print(
         f"created {settings.principals_path} and {tokens_path} (the tokens, mode 0600)",
         highlight=False,

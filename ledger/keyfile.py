@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shlex
 import stat
 
@@ -50,21 +51,26 @@ def write_signer(path: PathArg, signer: Signer) -> None:
 
     Never overwrites: an existing ``path`` (or a symlink there) raises :class:`LedgerError`.
     """
+    write_private_file(path, (signer.skey + "\n").encode(), "signer key")
+
+
+def write_private_file(path: PathArg, data: bytes, what: str) -> None:
+    """Write ``data`` (a ``what``, e.g. "signer key") to a new file, mode 0600 whatever the
+    umask, flushed to disk. Never overwrites: an existing ``path`` (or a symlink there) raises
+    :class:`LedgerError`, and a failed write leaves no file behind."""
     name = os.fspath(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(name, flags, KEY_FILE_MODE)
     except FileExistsError as e:
-        raise LedgerError(
-            f"{name}: refusing to overwrite an existing file with a signer key"
-        ) from e
+        raise LedgerError(f"{name}: refusing to overwrite an existing file with a {what}") from e
     except OSError as e:
-        raise LedgerError(f"{name}: cannot create signer key file: {e.strerror}") from e
+        raise LedgerError(f"{name}: cannot create {what} file: {e.strerror}") from e
     try:
         os.fchmod(fd, KEY_FILE_MODE)  # the umask may have taken bits away; never added any
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "wb") as f:
             fd = -1
-            f.write(signer.skey + "\n")
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
@@ -72,6 +78,21 @@ def write_signer(path: PathArg, signer: Signer) -> None:
             os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(name)
+        raise
+
+
+def replace_private_file(path: PathArg, data: bytes, what: str) -> None:
+    """Put ``data`` at ``path`` atomically: a new 0600 file beside it (as
+    :func:`write_private_file`) renamed over it, so a reader sees the old file or the new one,
+    never part of one."""
+    name = os.fspath(path)
+    tmp = f"{name}.{secrets.token_hex(6)}.tmp"
+    write_private_file(tmp, data, what)
+    try:
+        os.replace(tmp, name)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
 
 
@@ -100,30 +121,37 @@ def load_verifier(path_or_vkey: PathArg) -> Verifier:
 
 
 def _read_private(name: str) -> bytes:
-    """The contents of a private file, checked on the open descriptor (no check-then-open race)."""
+    return read_private_file(name, "signer key")
+
+
+def read_private_file(path: PathArg, what: str) -> bytes:
+    """The contents (at most 4 KiB and one byte) of a ``what`` file only its owner may access,
+    checked on the open descriptor (no check-then-open race).
+
+    Raises :class:`InsecureKeyFile` if the mode has any group or other permission bit,
+    :class:`MalformedInput` if it is not a regular file, :class:`LedgerError` if it cannot be
+    read.
+    """
+    name = os.fspath(path)
     try:
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
-        raise LedgerError(f"{name}: cannot read signer key file: {e.strerror}") from e
+        raise LedgerError(f"{name}: cannot read {what} file: {e.strerror}") from e
     try:
-        _check_private(name, os.fstat(fd))
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise MalformedInput(f"{name}: not a regular file, want a {what} file")
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            raise InsecureKeyFile(
+                f"{name}: {what} file has mode {mode:04o}, which lets group or others "
+                f"access it; want 0600 (run: chmod 600 {shlex.quote(name)})"
+            )
     except BaseException:
         os.close(fd)
         raise
     with os.fdopen(fd, "rb") as f:
         return f.read(MAX_KEY_FILE_BYTES + 1)
-
-
-def _check_private(name: str, st: os.stat_result) -> None:
-    """A regular file without any group or other permission bit."""
-    if not stat.S_ISREG(st.st_mode):
-        raise MalformedInput(f"{name}: not a regular file, want a signer key file")
-    mode = stat.S_IMODE(st.st_mode)
-    if mode & 0o077:
-        raise InsecureKeyFile(
-            f"{name}: signer key file has mode {mode:04o}, which lets group or others "
-            f"access it; want 0600 (run: chmod 600 {shlex.quote(name)})"
-        )
 
 
 def _single_line(data: bytes, name: str, what: str) -> str:

@@ -45,6 +45,8 @@ from ledger.errors import MalformedInput, UnknownKey, VerificationFailed
 ACTOR_KEY_REGISTER = "actor_key.register"
 ACTOR_KEY_ROTATE = "actor_key.rotate"
 ACTOR_KEY_REVOKE = "actor_key.revoke"
+REGISTRY_EVENTS = frozenset({ACTOR_KEY_REGISTER, ACTOR_KEY_ROTATE, ACTOR_KEY_REVOKE})
+"""The events that change the actor key registry."""
 LOG_KEY_ROTATE = "log_key.rotate"
 
 #: Every event this module folds.
@@ -217,6 +219,13 @@ class KeyRegistry:
         self._keys: dict[str, ActorKey] = {}
         self._last_seq: int | None = None
 
+    def copy(self) -> KeyRegistry:
+        """An independent registry in the same state, to try entries on (keys are immutable)."""
+        other = KeyRegistry()
+        other._keys = dict(self._keys)
+        other._last_seq = self._last_seq
+        return other
+
     @classmethod
     def from_entries(cls, entries: Iterable[Entry]) -> KeyRegistry:
         """A registry with every entry of ``entries`` applied in order."""
@@ -236,7 +245,7 @@ class KeyRegistry:
         A refused entry leaves the registry unchanged.
         """
         _check_order(entry, self._last_seq, REGISTRY_CHECK)
-        if entry.event in (ACTOR_KEY_REGISTER, ACTOR_KEY_ROTATE, ACTOR_KEY_REVOKE):
+        if entry.event in REGISTRY_EVENTS:
             _check_log_level(entry, REGISTRY_CHECK)
             changes = self._changes(entry)
             self._keys.update({key.key_id: key for key in changes})

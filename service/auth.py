@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import stat
 from collections.abc import Iterable
@@ -30,6 +29,7 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ledger.keyfile import replace_private_file
 from runtime.settings import Settings
 from workflows.lifecycle import Role
 
@@ -117,12 +117,7 @@ def write_principals(path: Path, principals: list[tuple[str, Role, str | None]])
         for pid, role, exporter in principals
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(records, out, indent=2)
-        out.write("\n")
-    os.replace(tmp, path)
+    replace_private_file(path, (json.dumps(records, indent=2) + "\n").encode(), "principals")
     return tokens
 
 

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from temporalio.client import Client
 
 from ledger.store.sql import SqlLedger
-from workflows import search_attributes as sa
+from service import visibility
 from workflows.lifecycle import State
 
 REFRESH_SECONDS = 10.0
@@ -50,8 +50,8 @@ class Metrics:
             if now - self._refreshed < REFRESH_SECONDS:
                 return
             counts = await asyncio.gather(
-                *(client.count_workflows(f"{sa.STATE.name} = '{state.value}'") for state in State),
-                client.count_workflows(f"{sa.OVERDUE.name} = true AND ExecutionStatus = 'Running'"),
+                *(client.count_workflows(visibility.in_state(state)) for state in State),
+                client.count_workflows(visibility.OVERDUE),
             )
             for state, count in zip(State, counts, strict=False):
                 self.cases.labels(state=state.value).set(count.count)

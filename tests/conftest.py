@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,11 +44,9 @@ def sqlite_url(directory: Path) -> str:
     return f"sqlite:///{directory / 'ledger.db'}"
 
 
-@pytest.fixture
-def postgres_schema_url() -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
-    if not POSTGRES_URL:
-        pytest.skip(NO_POSTGRES)
+@contextmanager
+def fresh_postgres_schema() -> Iterator[str]:
+    """A URL of ``DOZVIL_TEST_POSTGRES_URL`` whose search_path is a new schema, dropped after."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     base = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
@@ -60,6 +59,15 @@ def postgres_schema_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

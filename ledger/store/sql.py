@@ -60,8 +60,19 @@ from ledger.entry import (
     format_time,
     parse_entry,
 )
-from ledger.errors import IdempotencyConflict, LedgerError, MalformedInput, UnknownKey
-from ledger.keys import LOG_KEY_ROTATE, KeyRegistry, log_key_rotate_data
+from ledger.errors import (
+    IdempotencyConflict,
+    LedgerError,
+    MalformedInput,
+    UnknownKey,
+    VerificationFailed,
+)
+from ledger.keys import (
+    LOG_KEY_ROTATE,
+    REGISTRY_EVENTS,
+    KeyRegistry,
+    log_key_rotate_data,
+)
 from ledger.merkle import (
     EMPTY_ROOT,
     CompactRange,
@@ -987,6 +998,8 @@ class SqlLedger:
                 case_heads[r.case_id] = leaf
             prev = leaf
 
+        self._check_key_registry(conn, [built[p.request.idempotency_key] for p in fresh])
+
         # (5) sign the checkpoint that covers the new entries; write it all in one round trip
         new_size = size + len(rows)
         cp = Checkpoint(origin, new_size, edge.root())
@@ -1062,6 +1075,21 @@ class SqlLedger:
                 r.statement, registry, case_id=r.case_id, step=r.event, at=at, seen_nonce=seen
             )
             in_batch.add((stmt.issuer, stmt.nonce))
+
+    def _check_key_registry(self, conn: Connection, entries: list[Entry]) -> None:
+        """Key-registry entries must fold onto the registry at the head as verification will
+        fold them: a rotation or revocation of a revoked, unknown or another actor's key, or a
+        key registered twice, is refused before anything is written (else the log would fail
+        its own verification, and every later statement with it)."""
+        changes = [e for e in entries if e.event in REGISTRY_EVENTS]
+        if not changes:
+            return
+        trial = self._registry_at_head(conn).copy()
+        for entry in changes:
+            try:
+                trial.apply(entry)
+            except VerificationFailed as exc:
+                raise MalformedInput(f"{exc.detail}; nothing was written") from exc
 
     def _registry_at_head(self, conn: Connection) -> KeyRegistry:
         """Fold the key-registry entries added since the last call into the cached registry."""

@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from ledger.receipts import build_receipt
 from licence.render import render
 from licence.verify import read_document
+from service import visibility
 from service.auth import Principal
 from service.case_config import case_config
 from service.deps import (
@@ -162,7 +163,7 @@ async def list_cases(
         if exporter not in (None, principal.exporter_id):
             raise Problem(403, "forbidden", "an applicant lists its own exporter's cases only")
         exporter = principal.exporter_id or "-"
-    clauses = ["WorkflowType = 'LicenceCase'"]
+    clauses: list[str] = []
     if state is not None:
         clauses.append(f"{sa.STATE.name} = '{state.value}'")
     if exporter is not None:
@@ -177,7 +178,7 @@ async def list_cases(
         moment = due_before if due_before.tzinfo else due_before.replace(tzinfo=UTC)
         clauses.append(f"{sa.NEXT_DEADLINE.name} < '{moment.isoformat()}'")
     found: list[CaseSummary] = []
-    async for wf in client.list_workflows(" AND ".join(clauses), limit=limit):
+    async for wf in client.list_workflows(visibility.cases(*clauses), limit=limit):
         attributes = wf.typed_search_attributes
         found.append(
             CaseSummary(

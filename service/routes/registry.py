@@ -4,6 +4,8 @@ activity appends the log-level entry; a repeated request returns the entry alrea
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -34,19 +36,29 @@ EXPORTER_REGISTER = "exporter.register"
 
 
 async def _record(
-    client: ClientDep, settings: SettingsDep, principal: Principal, change: dict[str, Any]
+    client: ClientDep,
+    settings: SettingsDep,
+    principal: Principal,
+    event: str,
+    key: str,
+    data: dict[str, Any],
 ) -> Recorded:
+    """Record one change through the Registry workflow; ``key`` makes it idempotent (the
+    entry's idempotency key is ``<event>/<key>``)."""
     handle = await client.start_workflow(
         Registry.run,
         id=f"{REGISTRY_ID}/{settings.task_queue}",  # one register per deployment
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
+    change = RegistryChange(
+        actor=Actor(id=principal.id, role=principal.role.value),
+        event=event,
+        idempotency_key=f"{event}/{key}",
+        data=data,
+    )
     try:
-        recorded: Recorded = await handle.execute_update(
-            Registry.record,
-            RegistryChange(actor=Actor(id=principal.id, role=principal.role.value), **change),
-        )
+        recorded: Recorded = await handle.execute_update(Registry.record, change)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         message = str(getattr(cause, "message", None) or cause or exc)
@@ -54,9 +66,11 @@ async def _record(
     return recorded
 
 
-def _public_key(text: str) -> bytes:
+@contextmanager
+def _invalid_key() -> Iterator[None]:
+    """A key or change the ledger's rules refuse is a 422 problem."""
     try:
-        return decode_public_key(text)
+        yield
     except LedgerError as exc:
         raise Problem(422, "invalid-key", str(exc)) from exc
 
@@ -71,16 +85,8 @@ async def register_exporter(
     body: ExporterIn, client: ClientDep, settings: SettingsDep, principal: Registrar
 ) -> Recorded:
     """Register an exporter with the authority (only registered exporters may apply)."""
-    return await _record(
-        client,
-        settings,
-        principal,
-        {
-            "event": EXPORTER_REGISTER,
-            "idempotency_key": f"{EXPORTER_REGISTER}/{body.exporter_id}",
-            "data": {"exporter_id": body.exporter_id},
-        },
-    )
+    data = {"exporter_id": body.exporter_id}
+    return await _record(client, settings, principal, EXPORTER_REGISTER, body.exporter_id, data)
 
 
 @router.post(
@@ -97,17 +103,10 @@ async def register_key(
     principal: Registrar,
 ) -> Recorded:
     """Register an actor's Ed25519 key for the role it signs statements in."""
-    try:
-        data = register_data(actor_id, body.role, _public_key(body.public_key))
-    except LedgerError as exc:
-        raise Problem(422, "invalid-key", str(exc)) from exc
-    key = f"{ACTOR_KEY_REGISTER}/{actor_id}/{data['key_id']}"
-    return await _record(
-        client,
-        settings,
-        principal,
-        {"event": ACTOR_KEY_REGISTER, "idempotency_key": key, "data": data},
-    )
+    with _invalid_key():
+        data = register_data(actor_id, body.role, decode_public_key(body.public_key))
+    key = f"{actor_id}/{data['key_id']}"
+    return await _record(client, settings, principal, ACTOR_KEY_REGISTER, key, data)
 
 
 @router.post(
@@ -125,17 +124,10 @@ async def rotate_key(
     principal: Registrar,
 ) -> Recorded:
     """Replace an actor's key by a new one (the old one is revoked as "rotated")."""
-    try:
-        data = rotate_data(actor_id, key_id, _public_key(body.public_key))
-    except LedgerError as exc:
-        raise Problem(422, "invalid-key", str(exc)) from exc
-    idempotency = f"{ACTOR_KEY_ROTATE}/{actor_id}/{key_id}/{data['key_id']}"
-    return await _record(
-        client,
-        settings,
-        principal,
-        {"event": ACTOR_KEY_ROTATE, "idempotency_key": idempotency, "data": data},
-    )
+    with _invalid_key():
+        data = rotate_data(actor_id, key_id, decode_public_key(body.public_key))
+    key = f"{actor_id}/{key_id}/{data['key_id']}"
+    return await _record(client, settings, principal, ACTOR_KEY_ROTATE, key, data)
 
 
 @router.post(
@@ -153,14 +145,7 @@ async def revoke_key(
     principal: Registrar,
 ) -> Recorded:
     """Revoke an actor's key from this point of the log on."""
-    try:
+    with _invalid_key():
         data = revoke_data(actor_id, key_id, body.reason)
-    except LedgerError as exc:
-        raise Problem(422, "invalid-key", str(exc)) from exc
-    idempotency = f"{ACTOR_KEY_REVOKE}/{actor_id}/{key_id}"
-    return await _record(
-        client,
-        settings,
-        principal,
-        {"event": ACTOR_KEY_REVOKE, "idempotency_key": idempotency, "data": data},
-    )
+    key = f"{actor_id}/{key_id}"
+    return await _record(client, settings, principal, ACTOR_KEY_REVOKE, key, data)

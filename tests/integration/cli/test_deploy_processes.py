@@ -20,7 +20,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -29,7 +28,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 
 from cli.up import dev_server_binary
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, fresh_postgres_schema
 from tests.integration.cli.test_up_and_demo import DOZVIL, free_ports
 from workflows.search_attributes import ALL
 
@@ -112,17 +111,8 @@ def ledger_url(tmp_path: Path) -> Iterator[str]:
     if not POSTGRES_URL:
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
-    schema = f"d_{uuid.uuid4().hex[:12]}"
-    base = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_postgres_schema() as url:
+        yield url
 
 
 def environment(home: Path, cluster: Cluster, ledger_url: str, http_port: int) -> dict[str, str]:

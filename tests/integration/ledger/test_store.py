@@ -16,11 +16,19 @@ from ledger.entry import ZERO_HASH, Actor
 from ledger.errors import (
     EntryTooLarge,
     IdempotencyConflict,
+    MalformedInput,
     StatementRejected,
     UnknownKey,
     VerificationFailed,
 )
-from ledger.keys import ACTOR_KEY_REGISTER, ACTOR_KEY_REVOKE, register_data, revoke_data
+from ledger.keys import (
+    ACTOR_KEY_REGISTER,
+    ACTOR_KEY_REVOKE,
+    ACTOR_KEY_ROTATE,
+    register_data,
+    revoke_data,
+    rotate_data,
+)
 from ledger.merkle import EMPTY_ROOT, leaf_hash, verify_consistency, verify_inclusion
 from ledger.note import Signer, Verifier, Verifiers
 from ledger.statements import sign_statement
@@ -198,6 +206,63 @@ def test_signed_statements_are_checked_on_append(ledger: SqlLedger) -> None:
     with pytest.raises(StatementRejected, match="revoked-key"):
         ledger.append(review(finding(key), key="UA-1/z"))
     assert row_count(ledger) == 3
+
+
+def key_change(event: str, data: dict[str, Any], key: str) -> AppendRequest:
+    return AppendRequest(
+        idempotency_key=key,
+        case_id=None,
+        event=event,
+        actor=Actor("registrar", "registrar"),
+        data=data,
+    )
+
+
+def test_key_changes_the_registry_would_refuse_are_never_written(
+    ledger: SqlLedger, log_signer: Signer
+) -> None:
+    """The append checks a key change against the registry at the head, as verification folds
+    it; otherwise one bad change would break the log's verification and every later statement."""
+    key = register(ledger, "sbu", "security_service")
+    key_id = register_data("sbu", "s", key.public_key())["key_id"]
+    ledger.append(key_change(ACTOR_KEY_REVOKE, revoke_data("sbu", key_id, "lost"), "revoke"))
+    other = Ed25519PrivateKey.generate()
+    size = row_count(ledger)
+    refused = {
+        "a rotation of a revoked key": (
+            key_change(ACTOR_KEY_ROTATE, rotate_data("sbu", key_id, other.public_key()), "r1"),
+            "already revoked at entry 1",
+        ),
+        "a revocation of another actor's key": (
+            key_change(ACTOR_KEY_REVOKE, revoke_data("mod", key_id, "not theirs"), "r2"),
+            "got actor 'mod', want its owner 'sbu'",
+        ),
+        "a revocation of an unknown key": (
+            key_change(
+                ACTOR_KEY_REVOKE,
+                revoke_data("sbu", register_data("sbu", "s", other.public_key())["key_id"], "?"),
+                "r3",
+            ),
+            "got an unknown key",
+        ),
+        "a key registered twice": (
+            key_change(
+                ACTOR_KEY_REGISTER, register_data("mfa", "ministry", key.public_key()), "r4"
+            ),
+            "registered twice",
+        ),
+    }
+    for what, (change, words) in refused.items():
+        with pytest.raises(MalformedInput, match=words) as info:
+            ledger.append(change)
+        assert "nothing was written" in str(info.value), what
+        # nor in a batch with a good entry before it: all or nothing
+        with pytest.raises(MalformedInput, match=words):
+            ledger.append_batch([request(100 + len(what)), change])
+        assert row_count(ledger) == size, what
+    fresh = register(ledger, "sbu", "security_service")
+    ledger.append(review(finding(fresh)))
+    assert verify_log(ledger, log_signer.verifier.vkey).tree_size == size + 2
 
 
 def test_confidential_fields_are_committed_not_stored(
