@@ -230,12 +230,19 @@ async def test_the_registrar_registers_exporters_and_keys(stack: Stack) -> None:
     # What the ledger's register refuses is a 409 naming why, and writes nothing.
     size = stack.authority.ledger.latest_checkpoint().checkpoint.size
     new = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    for path, body in [
-        (f"/actors/border-guard-1/keys/{key_id}/rotate", {"public_key": base64.b64encode(new).decode()}),
-        (f"/actors/someone-else/keys/{key_id}/revoke", {"reason": "not theirs"}),
-    ]:
+    refusals = {
+        f"/actors/border-guard-1/keys/{key_id}/rotate": (
+            {"public_key": base64.b64encode(new).decode()},
+            "already revoked",
+        ),
+        f"/actors/someone-else/keys/{key_id}/revoke": (
+            {"reason": "not theirs"},
+            "want its owner 'border-guard-1'",
+        ),
+    }
+    for path, (body, words) in refusals.items():
         refused = await stack.call("POST", path, "registrar-1", json=body)
-        assert_problem(refused, 409, "")
+        assert_problem(refused, 409, words)
         assert refused.json()["type"].endswith("register-refused"), refused.text
     assert stack.authority.ledger.latest_checkpoint().checkpoint.size == size
     assert_problem(
