@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +35,11 @@ from ledger.keys import (
     revoke_data,
 )
 from ledger.merkle import leaf_hash
-from ledger.note import Signer, Verifiers, open_note
+from ledger.note import Signer, Verifier, Verifiers, open_note
 from ledger.receipts import build_receipt, dumps_receipt, verify_receipt
 from ledger.served import (
     ServedLog,
+    ServedProofs,
     check_consistency_answer,
     check_inclusion_answer,
     http_fetch,
@@ -67,6 +68,16 @@ err = Console(stderr=True, soft_wrap=True)  # one fault, one line, whatever the 
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(help="Ask the Dozvil service publishing the log here (checked, with --key)."),
+]
+UrlKeyOption = Annotated[
+    str | None,
+    typer.Option("--key", help="With --url: the log's first verifier key (or a file of it)."),
+]
 
 
 @dataclass
@@ -181,14 +192,20 @@ def init(ctx: typer.Context) -> None:
 @handles_errors
 def keys(
     ctx: typer.Context,
+    url: UrlOption = None,
+    key: UrlKeyOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the log's verifier key (`name+hash+base64`) and its key history."""
     if ctx.invoked_subcommand is not None:
         return
+    if url is not None:
+        history = _served(url, key).keys.history
+        _print_keys(Verifier.from_vkey(history[-1][0]), history, as_json)
+        return
     cfg = _cfg(ctx)
     signer = cfg.signer()
-    history: list[tuple[str, int]] = []
+    history = []
     if cfg.db:
         ledger = cfg.ledger(signing=False)
         first = ledger.checkpoint_at(0).note
@@ -197,17 +214,21 @@ def keys(
         for seq in ledger.case_seqs(None):
             folded.apply(ledger.entry(seq))
         history = list(folded.history)
+    _print_keys(signer.verifier, history, as_json)
+
+
+def _print_keys(current: Verifier, history: list[tuple[str, int]], as_json: bool) -> None:
     if as_json:
         _print_json(
             {
-                "vkey": signer.verifier.vkey,
-                "name": signer.name,
-                "key_id": signer.key_id.hex(),
+                "vkey": current.vkey,
+                "name": current.name,
+                "key_id": current.key_id.hex(),
                 "history": [{"vkey": k, "from_size": s} for k, s in history],
             }
         )
         return
-    out.print(signer.verifier.vkey, highlight=False, soft_wrap=True)
+    out.print(current.vkey, highlight=False, soft_wrap=True)
     for vkey, from_size in history:
         err.print(f"  from size {from_size}: {vkey}", highlight=False, soft_wrap=True)
 
@@ -622,16 +643,6 @@ def mirror(
     out.print(f"mirrored {size} entries from {where} to {destination}")
 
 
-UrlOption = Annotated[
-    str | None,
-    typer.Option(help="Ask the Dozvil service publishing the log here (checked, with --key)."),
-]
-UrlKeyOption = Annotated[
-    str | None,
-    typer.Option("--key", help="With --url: the log's first verifier key (or a file of it)."),
-]
-
-
 def _served(url: str, key: str | None) -> ServedLog:
     """The log a service publishes, its latest checkpoint checked against the keys followed
     from ``key``: nothing the service says is printed before it is checked."""
@@ -785,21 +796,29 @@ def entries(
     event: Annotated[
         list[str] | None, typer.Option(help="Only entries of this event (repeatable).")
     ] = None,
+    url: UrlOption = None,
+    key: UrlKeyOption = None,
 ) -> None:
     """Print a case's entries, one JSON object per line (seq, leaf hash, body).
 
     For instance which list files a screening used:
-    ``dozvil ledger entries CASE --event screening_completed``.
+    ``dozvil ledger entries CASE --event screening_completed``. With ``--url`` the entries
+    are the served log's, printed once the whole case verifies (``verify --case``).
     """
-    ledger = _cfg(ctx).ledger(signing=False)
     wanted = set(event or ())
-    seqs = ledger.case_seqs(case)
-    if not seqs:
-        raise MalformedInput(f"no entries for case {case!r}")
-    for seq in seqs:
-        found = ledger.entry(seq)
-        if not wanted or found.event in wanted:
-            sys.stdout.write(json.dumps(_entry_json(found), ensure_ascii=False) + "\n")
+    found: Iterable[Entry]
+    if url is not None:
+        log = _served(url, key)
+        found = verify_case(log.source, _trust_key(key or ""), case).entries
+    else:
+        ledger = _cfg(ctx).ledger(signing=False)
+        seqs = ledger.case_seqs(case)
+        if not seqs:
+            raise MalformedInput(f"no entries for case {case!r}")
+        found = (ledger.entry(seq) for seq in seqs)
+    for entry in found:
+        if not wanted or entry.event in wanted:
+            sys.stdout.write(json.dumps(_entry_json(entry), ensure_ascii=False) + "\n")
 
 
 @app.command()
@@ -810,10 +829,20 @@ def receipt(
     key: Annotated[str, typer.Option(help="The log's first verifier key (or a file of it).")],
     seq: Annotated[list[int] | None, typer.Option(help="Only these entries (repeatable).")] = None,
     output: Annotated[Path | None, typer.Option("--out", help="Write to a file.")] = None,
+    url: UrlOption = None,
 ) -> None:
-    """Write a case receipt: its entries, inclusion proofs and the signed checkpoint (JSON)."""
-    ledger = _cfg(ctx).ledger(signing=False)
-    doc = dumps_receipt(build_receipt(ledger, ledger, _trust_key(key), case, seq or None))
+    """Write a case receipt: its entries, inclusion proofs and the signed checkpoint (JSON).
+
+    With ``--url`` it is built from the served log alone (tiles, entries, checkpoints)."""
+    receipt_doc: dict[str, Any]
+    if url is not None:
+        log = _served(url, key)
+        proofs = ServedProofs(log)
+        receipt_doc = build_receipt(log.source, proofs, _trust_key(key), case, seq or None)
+    else:
+        ledger = _cfg(ctx).ledger(signing=False)
+        receipt_doc = build_receipt(ledger, ledger, _trust_key(key), case, seq or None)
+    doc = dumps_receipt(receipt_doc)
     if output is None:
         sys.stdout.write(doc)
         return

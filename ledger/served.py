@@ -12,6 +12,8 @@ sidecar, the paths of an export (:mod:`ledger.store.export`), and answers RFC 91
 * :func:`check_inclusion_answer` and :func:`check_consistency_answer` check what the proof
   endpoints answer: the signed checkpoints against the log's key history, the proofs against
   their roots, and the entry against the leaf it proves.
+* :class:`ServedProofs` gives :func:`ledger.receipts.build_receipt` the proofs and checkpoints
+  from the served tiles, so a receipt is built from the public log alone.
 
 :func:`http_fetch` is the one place that speaks HTTP (standard library only).
 """
@@ -34,7 +36,7 @@ from ledger.checkpoint import Checkpoint, parse_checkpoint
 from ledger.entry import Entry
 from ledger.errors import MalformedInput, VerificationFailed
 from ledger.keys import LogKeyHistory
-from ledger.merkle import leaf_hash, verify_consistency
+from ledger.merkle import inclusion_proof, leaf_hash, verify_consistency
 from ledger.note import Verifier
 from ledger.store.export import (
     SIDECAR,
@@ -44,7 +46,8 @@ from ledger.store.export import (
     tile_width,
     write_file,
 )
-from ledger.tiles import ENTRIES, TILE_WIDTH, TileId, tile_path, tiles_for_size
+from ledger.store.sql import SignedCheckpoint
+from ledger.tiles import ENTRIES, TILE_WIDTH, TileHashReader, TileId, tile_path, tiles_for_size
 from ledger.verify import (
     check_checkpoint_signatures,
     entry_included,
@@ -287,6 +290,23 @@ class ServedLog:
         if not isinstance(answer, dict):
             raise MalformedInput(f"{self.source.where}/{path}: not a JSON object")
         return answer
+
+
+class ServedProofs:
+    """What :func:`ledger.receipts.build_receipt` asks of a store, from the served log itself:
+    inclusion proofs from its tiles and published checkpoints from its sidecar, each checked
+    against the key history. An auditor so builds a receipt without the service's help."""
+
+    def __init__(self, log: ServedLog) -> None:
+        self._log = log
+        self._reader = TileHashReader(log.source, log.source.size)
+
+    def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
+        return inclusion_proof(self._reader, seq, size)
+
+    def checkpoint_at(self, size: int) -> SignedCheckpoint:
+        note = self._log.published(size)
+        return SignedCheckpoint(self._log.signed(note), note)
 
 
 def _size_of(note: str) -> int:

@@ -20,7 +20,9 @@ from ledger.store.sql import SqlLedger
 from tests.integration.cli.test_ledger_cli import Cli
 from tests.integration.service.test_log_routes import (
     ORIGIN,
+    SECRET_CASE,
     SIZE,
+    TAMPERED_SEQ,
     Published,
     log_app,
     published,
@@ -68,6 +70,18 @@ def test_the_service_answers_as_the_database_does(published: Published, tmp_path
         assert remote(*ask, *url).stdout == want, ask
     proof = json.loads(remote("prove-inclusion", "141", "--json", *url).stdout)
     assert proof["tree_size"] == SIZE and len(proof["proof"]) == 9
+    # A case's entries, and its receipt built from the public log alone.
+    for ask in (["entries", SECRET_CASE], ["entries", SECRET_CASE, "--event", "submit"]):
+        assert remote(*ask, *url).stdout == local(*ask).stdout != ""
+    receipt = ["receipt", SECRET_CASE, "--key", published.log.vkeys[0]]
+    assert remote(*receipt, "--url", published.url).stdout == local(*receipt).stdout
+    # The key history, as the log's own rotation entry tells it.
+    keys = json.loads(remote("keys", "--json", *url).stdout)
+    assert keys["vkey"] == published.log.vkeys[1]
+    assert keys["history"] == [
+        {"vkey": published.log.vkeys[0], "from_size": 0},
+        {"vkey": published.log.vkeys[1], "from_size": 142},
+    ]
 
 
 def test_what_cannot_be_asked_is_refused_before_asking(
@@ -204,6 +218,12 @@ def test_a_lying_service_is_caught(published: Published, tmp_path: Path) -> None
             done = remote("prove-consistency", "41", "--url", url, "--key", key, code=1)
         assert done.stdout == "", what
         assert done.stderr.startswith(words), (what, done.stderr)
+
+    # A served log with an entry changed: neither its case's entries nor a receipt come out.
+    case = f"UA-2026-{TAMPERED_SEQ % 9:04d}"
+    for ask in (["entries", case], ["receipt", case]):
+        done = remote(*ask, "--url", published.tampered_url, "--key", key, code=1)
+        assert done.stdout == "" and done.stderr.startswith(f"FAIL: entry {TAMPERED_SEQ}")
 
 
 def test_checkpoint_list_checks_every_signature(published: Published, tmp_path: Path) -> None:
