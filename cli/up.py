@@ -551,4 +551,7 @@ def up(
     configure_logging(settings.log_format == "json")
     for chatty in QUIET_LOGGERS:  # their start-up lines say nothing the summary does not
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    raise typer.Exit(asyncio.run(run(settings, ui_port)))
+    code = asyncio.run(run(settings, ui_port))
+    from runtime.temporal import exit_process
+
+    exit_process(code)  # all is stopped; skip the teardown the SDK's threads can abort
