@@ -8,8 +8,8 @@ Job). It waits for the database and Temporal, then — every step idempotent —
    init``) with the log key mounted from its secret. It generates that key only when told
    (``--generate-log-key``, for one host with a persistent volume): one made inside a
    container by accident would be lost with it, and with it the log's identity;
-2. registers the cases' search attributes in the namespace (a name registered with another
-   type is refused: listing by it would silently find nothing);
+2. registers the cases' search attributes in the namespace, once the namespace exists (a name
+   registered with another type is refused: listing by it would silently find nothing);
 3. with ``--principals``, writes the embedded principals file and ``tokens.json`` if missing
    (a compose evaluation; production authenticates with the authority's OIDC tokens);
 
@@ -46,6 +46,10 @@ T = TypeVar("T")
 RETRY_EVERY_S = 1.0
 
 
+class NotYet(Exception):
+    """A part of the deployment that is still starting: try again until the wait is over."""
+
+
 class SetupError(Exception):
     """``setup`` cannot complete (exit 1; exit 2 for configuration the operator must fix)."""
 
@@ -75,6 +79,8 @@ def _safe_url(url: str) -> str:
 async def _setup(
     settings: Settings, wait_s: float, principals: bool, generate_key: bool
 ) -> list[str]:
+    from temporalio.service import RPCError, RPCStatusCode
+
     from runtime.temporal import connect, register_search_attributes
     from workflows.search_attributes import ALL
 
@@ -108,8 +114,20 @@ async def _setup(
         RuntimeError,
         OSError,
     )
+
+    async def register() -> list[str]:
+        try:
+            return await register_search_attributes(client, ALL)
+        except RPCError as exc:
+            # The namespace may not exist yet: the server's own setup (auto-setup, the Helm
+            # chart's job) creates it after the frontend answers.
+            if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.UNAVAILABLE):
+                raise NotYet(exc.message) from exc
+            raise
+
+    namespace = f"namespace {settings.temporal_namespace!r} on {settings.temporal_address}"
     try:
-        added = await register_search_attributes(client, ALL)
+        added = await _until(deadline, namespace, register, NotYet)
     except ValueError as exc:
         raise SetupError(str(exc), code=2) from exc
     lines = [

@@ -20,11 +20,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 
 from cli.up import dev_server_binary
@@ -276,3 +278,44 @@ def test_setup_generates_the_log_key_only_when_told(cluster: Cluster, tmp_path: 
     assert vkey.startswith(f"{ORIGIN}+") and f"log key     {vkey}" in made.stdout
     again = run(env, "setup", "--generate-log-key")  # kept, never replaced
     assert "created log key" not in again.stderr and f"log key     {vkey}" in again.stdout
+
+
+def test_setup_waits_for_the_namespace_to_be_created(cluster: Cluster, tmp_path: Path) -> None:
+    """The server's own setup (auto-setup, the Helm chart's job) may create the namespace after
+    the frontend answers: ``setup`` waits for it instead of failing the release."""
+    env = environment(tmp_path, cluster, f"sqlite:///{tmp_path / 'ledger.db'}", 0)
+    env["DOZVIL_TEMPORAL_NAMESPACE"] = namespace = f"late-{uuid.uuid4().hex[:6]}"
+    key = Path(env["DOZVIL_LOG_KEY_FILE"])
+    key.parent.mkdir()
+    run(env, "ledger", "keys", "generate", str(key), "--name", ORIGIN)
+    setup = subprocess.Popen(
+        [DOZVIL, "setup", "--wait", "60"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2)
+        assert setup.poll() is None, setup.communicate()
+
+        async def create() -> None:
+            client = await Client.connect(cluster.address)
+            await client.workflow_service.register_namespace(
+                RegisterNamespaceRequest(
+                    namespace=namespace,
+                    workflow_execution_retention_period=Duration(seconds=86400),
+                )
+            )
+
+        asyncio.run(create())
+        out, errors = setup.communicate(timeout=90)
+    finally:
+        if setup.poll() is None:
+            setup.kill()
+            setup.wait()
+    assert setup.returncode == 0, errors
+    assert f"waiting for namespace '{namespace}' on {cluster.address}" in errors
+    assert "registered DozvilDestination" in out
+    assert set(asyncio.run(_attributes(cluster.address, namespace))) == {k.name for k in ALL}
