@@ -117,6 +117,7 @@ class ServedSource(TiledSource):
         self.note = note
         self.checkpoint = served_checkpoint(note, where)
         self._sidecar = sidecar
+        self._tiles: dict[str, TileId] | None = None  # the tiles of this size, by path
 
     @property
     def size(self) -> int:
@@ -151,8 +152,9 @@ class ServedSource(TiledSource):
         return self.fetch(rel)
 
     def _tile(self, rel: str) -> bytes:
-        by_path = {tile_path(t): t for t in tiles_for_size(self.size)}
-        tile = by_path.get(rel)
+        if self._tiles is None:
+            self._tiles = {tile_path(t): t for t in tiles_for_size(self.size)}
+        tile = self._tiles.get(rel)
         if tile is None:
             raise MalformedInput(f"{rel} is not a tile of the log at size {self.size}")
         return fetch_tile(self.fetch, tile, self.where)
