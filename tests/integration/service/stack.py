@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from ledger.store.sql import SqlLedger
 from service.app import create_app
 from service.auth import Authenticator, TokenFile, write_principals
-from tests.integration.workflows.harness import EXPORTER, SIGNERS, Authority
+from tests.integration.workflows.harness import EXPORTER, SIGNERS, Authority, application
 from workflows.lifecycle import Role
 
 #: principal id -> (role, exporter): the harness's signers plus the authority's own people.
@@ -50,6 +50,26 @@ class Stack:
 
     def size(self) -> int:
         return self.authority.ledger.latest_checkpoint().checkpoint.size
+
+    async def until_state(self, case_id: str, state: str) -> dict[str, Any]:
+        """The case's status once it is in ``state`` (the officer asks, up to 10 s)."""
+        for _ in range(200):
+            response = await self.call("GET", f"/cases/{case_id}/status", "officer-1")
+            if response.status_code == 200 and response.json()["state"] == state:
+                body: dict[str, Any] = response.json()
+                return body
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{case_id} never reached {state}: {response.text}")
+
+    async def file_case(self, applicant: str = "applicant-1") -> str:
+        """A new case filed by ``applicant``, once its submission is in the ledger and the
+        case is at rest; its id."""
+        app = application().model_dump(mode="json")
+        created = await self.call("POST", "/cases", applicant, json={"application": app})
+        assert created.status_code == 201, created.text
+        case_id: str = created.json()["case_id"]
+        await self.until_state(case_id, "submitted")
+        return case_id
 
 
 @asynccontextmanager

@@ -14,7 +14,6 @@ Expected: 401 without a token or with an unknown one, 403 for a role that may no
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -211,21 +210,7 @@ def test_every_route_has_a_row() -> None:
 
 
 async def test_the_authorization_matrix(stack: Stack) -> None:
-    created = await stack.call(
-        "POST",
-        "/cases",
-        "applicant-1",
-        json={"application": application().model_dump(mode="json")},
-    )
-    assert created.status_code == 201, created.text
-    case_id = created.json()["case_id"]
-    for _ in range(200):  # the submission is in the ledger and the case is at rest
-        status = await stack.call("GET", f"/cases/{case_id}/status", "officer-1")
-        if status.status_code == 200 and status.json()["state"] == "submitted":
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(f"{case_id} was never submitted")
+    case_id = await stack.file_case()
     who = callers()
     routes = sorted(app_routes() & set(MATRIX))
     refused = admitted_calls = 0

@@ -42,7 +42,6 @@ from tests.integration.service.test_authorization import (
     PUBLIC,
     callers,
 )
-from tests.integration.workflows.harness import application
 from workflows.lifecycle import Role
 
 pytestmark = [pytest.mark.temporal, pytest.mark.slow]
@@ -186,21 +185,7 @@ def fuzz(url: str, tokens: dict[str, str], ledger_url: str, case_id: str) -> dic
 
 
 async def test_bad_input_on_every_endpoint(stack: Stack) -> None:
-    created = await stack.call(
-        "POST",
-        "/cases",
-        "applicant-1",
-        json={"application": application().model_dump(mode="json")},
-    )
-    assert created.status_code == 201, created.text
-    case_id = created.json()["case_id"]
-    for _ in range(200):  # the submission is in the ledger and the case is at rest
-        status = await stack.call("GET", f"/cases/{case_id}/status", "officer-1")
-        if status.status_code == 200 and status.json()["state"] == "submitted":
-            break
-        await asyncio.sleep(0.05)
-    else:
-        raise AssertionError(f"{case_id} was never submitted")
+    case_id = await stack.file_case()
     start, before = time.perf_counter(), stack.size()
     tallies = await asyncio.to_thread(
         fuzz, stack.url, stack.tokens, stack.authority.settings.ledger_url, case_id

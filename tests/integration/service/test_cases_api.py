@@ -40,22 +40,8 @@ def assert_problem(response: Any, status: int, words: str) -> None:
     assert words in body["detail"], body
 
 
-async def until_state(stack: Stack, case_id: str, state: str) -> dict[str, Any]:
-    for _ in range(200):
-        response = await stack.call("GET", f"/cases/{case_id}/status", "officer-1")
-        if response.status_code == 200 and response.json()["state"] == state:
-            body: dict[str, Any] = response.json()
-            return body
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{case_id} never reached {state}: {response.text}")
-
-
 async def test_a_case_through_the_service(stack: Stack) -> None:
-    app = application().model_dump(mode="json")
-    created = await stack.call("POST", "/cases", "applicant-1", json={"application": app})
-    assert created.status_code == 201, created.text
-    case_id = created.json()["case_id"]
-    await until_state(stack, case_id, "submitted")
+    case_id = await stack.file_case()
 
     async def act(principal: str, event: str, **body: Any) -> Any:
         response = await stack.call(
@@ -67,7 +53,7 @@ async def test_a_case_through_the_service(stack: Stack) -> None:
     await act("officer-1", "request_information", data={"missing": ["EUC annex"]})
     await act("applicant-1", "provide_information", data={"documents": ["annex"]})
     await act("officer-1", "accept_complete")
-    await until_state(stack, case_id, "in_review")
+    await stack.until_state(case_id, "in_review")
     for event, agency in AGENCY_FOR.items():
         statement = signed(stack, agency, case_id, event, {"opinion": "no_objection"})
         response = await stack.call(
@@ -80,7 +66,7 @@ async def test_a_case_through_the_service(stack: Stack) -> None:
             "POST", f"/cases/{case_id}/statements", official, json={"statement": statement}
         )
         assert response.status_code == 200, response.text
-    status = await until_state(stack, case_id, "issued")
+    status = await stack.until_state(case_id, "issued")
     assert status["licence_number"] == f"L-{case_id}"
 
     # Customs: the printed licence checks out; a shipment is recorded against it.
@@ -131,11 +117,7 @@ async def test_a_case_through_the_service(stack: Stack) -> None:
 
 
 async def test_refusals_are_problems_and_write_nothing(stack: Stack) -> None:
-    app = application().model_dump(mode="json")
-    case_id = (await stack.call("POST", "/cases", "applicant-1", json={"application": app})).json()[
-        "case_id"
-    ]
-    await until_state(stack, case_id, "submitted")
+    case_id = await stack.file_case()
     size = stack.size()
     path = f"/cases/{case_id}/actions"
     assert_problem(await stack.call("POST", path, json={"event": "accept_complete"}), 401, "")
@@ -185,7 +167,12 @@ async def test_refusals_are_problems_and_write_nothing(stack: Stack) -> None:
         "not the caller",
     )
     assert_problem(
-        await stack.call("POST", "/cases", "applicant-2", json={"application": app}),
+        await stack.call(
+            "POST",
+            "/cases",
+            "applicant-2",
+            json={"application": application().model_dump(mode="json")},
+        ),
         403,
         "acts for exporter",
     )
@@ -271,7 +258,7 @@ async def test_an_officer_registers_a_paper_application(stack: Stack) -> None:
         json={"application": app, "applicant_id": "applicant-1", "case_id": "UA-PAPER-1"},
     )
     assert created.status_code == 201, created.text
-    await until_state(stack, "UA-PAPER-1", "submitted")
+    await stack.until_state("UA-PAPER-1", "submitted")
     (seq,) = stack.authority.ledger.case_seqs("UA-PAPER-1")
     submit = stack.authority.ledger.entry(seq)
     assert submit.actor.id == "applicant-1" and submit.data["registered_by"] == "officer-1"
