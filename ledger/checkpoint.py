@@ -120,6 +120,12 @@ def parse_checkpoint(text: str) -> Checkpoint:
     return Checkpoint(origin, _parse_size(size), _parse_root(root), tuple(extensions))
 
 
+def checkpoint_in(note: str) -> Checkpoint:
+    """The checkpoint a signed note carries (the text before its blank line), signatures not
+    checked: for sizes and roots of notes checked elsewhere or to be checked next."""
+    return parse_checkpoint(note.partition("\n\n")[0] + "\n")
+
+
 def _parse_size(line: str) -> int:
     if not _SIZE_RE.fullmatch(line):
         raise MalformedInput(

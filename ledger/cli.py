@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ledger.checkpoint import Checkpoint, parse_checkpoint
+from ledger.checkpoint import checkpoint_in
 from ledger.entry import Actor, Entry
 from ledger.errors import LedgerError, MalformedInput, UnknownKey, VerificationFailed
 from ledger.keyfile import load_signer, load_verifier, write_signer
@@ -40,6 +40,7 @@ from ledger.receipts import build_receipt, dumps_receipt, verify_receipt
 from ledger.served import (
     ServedLog,
     ServedProofs,
+    ServedSource,
     check_consistency_answer,
     check_inclusion_answer,
     http_fetch,
@@ -569,7 +570,7 @@ def verify(
 
 
 def _latest_size(source: LogSource) -> int:
-    return parse_checkpoint(source.latest_checkpoint_note().partition("\n\n")[0] + "\n").size
+    return checkpoint_in(source.latest_checkpoint_note()).size
 
 
 def _report_json(report: Report) -> dict[str, Any]:
@@ -643,15 +644,20 @@ def mirror(
     out.print(f"mirrored {size} entries from {where} to {destination}")
 
 
-def _served(url: str, key: str | None) -> ServedLog:
-    """The log a service publishes, its latest checkpoint checked against the keys followed
-    from ``key``: nothing the service says is printed before it is checked."""
+def _url_key(key: str | None) -> str:
+    """The first verifier key ``--url`` needs: what the service answers is checked against it."""
     if key is None:
         raise MalformedInput(
             "--url needs --key, the log's first verifier key: what the service answers is "
             "checked against it"
         )
-    return ServedLog.open(http_fetch(url), url.rstrip("/"), _trust_key(key))
+    return _trust_key(key)
+
+
+def _served(url: str, key: str | None) -> ServedLog:
+    """The log a service publishes, its latest checkpoint checked against the keys followed
+    from ``key``: nothing the service says is printed before it is checked."""
+    return ServedLog.open(http_fetch(url), url.rstrip("/"), _url_key(key))
 
 
 @app.command()
@@ -682,7 +688,7 @@ def checkpoint(
 
         latest = ledger.latest_checkpoint().note
     if list_all:
-        listed = [(log.signed(n) if url is not None else _parse_note(n), n) for n in notes()]
+        listed = [(log.signed(n) if url is not None else checkpoint_in(n), n) for n in notes()]
         for cp, note in listed:
             if as_json:
                 sys.stdout.write(json.dumps({"tree_size": cp.size, "note": note}) + "\n")
@@ -691,7 +697,7 @@ def checkpoint(
         return
     note = pick(size) if size is not None else latest
     if as_json:
-        cp = _parse_note(note)
+        cp = checkpoint_in(note)
         _print_json(
             {
                 "origin": cp.origin,
@@ -702,10 +708,6 @@ def checkpoint(
         )
         return
     sys.stdout.write(note)
-
-
-def _parse_note(note: str) -> Checkpoint:
-    return parse_checkpoint(note.partition("\n\n")[0] + "\n")
 
 
 _INCLUSION = ("leaf_index", "tree_size", "leaf_hash", "root_hash", "proof", "checkpoint")
@@ -808,8 +810,10 @@ def entries(
     wanted = set(event or ())
     found: Iterable[Entry]
     if url is not None:
-        log = _served(url, key)
-        found = verify_case(log.source, _trust_key(key or ""), case).entries
+        # verify_case checks the checkpoint against the key history itself
+        initial = _url_key(key)
+        source = ServedSource.pin(http_fetch(url), url.rstrip("/"), initial)
+        found = verify_case(source, initial, case).entries
     else:
         ledger = _cfg(ctx).ledger(signing=False)
         seqs = ledger.case_seqs(case)

@@ -32,7 +32,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.checkpoint import Checkpoint, parse_checkpoint
+from ledger.checkpoint import Checkpoint, checkpoint_in, parse_checkpoint
 from ledger.encoding import decode_base64, encode_base64
 from ledger.entry import Entry
 from ledger.errors import MalformedInput, VerificationFailed
@@ -175,7 +175,7 @@ def verify_receipt(receipt: dict[str, Any], initial_key: str) -> ReceiptReport:
         cp_text = rotation["checkpoint"]
         if not isinstance(cp_text, str):
             raise MalformedInput(f"receipt: key_rotations[{i}] checkpoint is not a string")
-        claimed = parse_checkpoint(cp_text.partition("\n\n")[0] + "\n")
+        claimed = checkpoint_in(cp_text)
         entry = entry_included(seq, body, proof, claimed)
         if entry.event != LOG_KEY_ROTATE or claimed.size != seq + 1:
             raise VerificationFailed(

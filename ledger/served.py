@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ledger.checkpoint import Checkpoint, parse_checkpoint
+from ledger.checkpoint import Checkpoint, checkpoint_in, parse_checkpoint
 from ledger.entry import Entry
 from ledger.errors import MalformedInput, VerificationFailed
 from ledger.keys import LogKeyHistory
@@ -124,9 +124,11 @@ class ServedSource(TiledSource):
         return self.checkpoint.size
 
     @classmethod
-    def pin(cls, fetch: Fetch, where: str, origin: str) -> ServedSource:
+    def pin(cls, fetch: Fetch, where: str, initial_key: str) -> ServedSource:
         """Read the checkpoint before and after the sidecar until both agree, so every file is
-        of one tree size (a log may grow while it is read)."""
+        of one tree size (a log may grow while it is read). The log must be the one whose
+        first key is ``initial_key`` (its origin is that key's name)."""
+        origin = Verifier.from_vkey(initial_key).name
         note = _get(fetch, "checkpoint", where)
         for _ in range(MIRROR_TRIES):
             cp = served_checkpoint(note, where)
@@ -228,8 +230,7 @@ def mirror_log(fetch: Fetch, destination: Path, *, initial_key: str, where: str)
     through the log's own rotation entries (each proved included) as verification follows
     them. ``where`` (the URL) names the log in errors.
     """
-    origin = Verifier.from_vkey(initial_key).name
-    source = ServedSource.pin(fetch, where, origin)
+    source = ServedSource.pin(fetch, where, initial_key)
     with new_folder(destination) as tmp:
         for tile in tiles_for_size(source.size):
             write_file(tmp, tile_path(tile), fetch_tile(fetch, tile, where))
@@ -252,7 +253,7 @@ class ServedLog:
 
     @classmethod
     def open(cls, fetch: Fetch, where: str, initial_key: str) -> ServedLog:
-        source = ServedSource.pin(fetch, where, Verifier.from_vkey(initial_key).name)
+        source = ServedSource.pin(fetch, where, initial_key)
         _, keys = verified_log_keys(source, initial_key)
         return cls(source, keys)
 
@@ -273,7 +274,8 @@ class ServedLog:
         if size == self.source.size:
             note = self.source.note.decode("utf-8")
         else:
-            note = next((n for n in self.source.checkpoint_notes() if _size_of(n) == size), "")
+            notes = self.source.checkpoint_notes()
+            note = next((n for n in notes if checkpoint_in(n).size == size), "")
             if not note:
                 raise MalformedInput(
                     f"no checkpoint of size {size} is published "
@@ -309,10 +311,6 @@ class ServedProofs:
     def checkpoint_at(self, size: int) -> SignedCheckpoint:
         note = self._log.published(size)
         return SignedCheckpoint(self._log.signed(note), note)
-
-
-def _size_of(note: str) -> int:
-    return parse_checkpoint(note.partition("\n\n")[0] + "\n").size
 
 
 def check_inclusion_answer(log: ServedLog, answer: dict[str, Any], seq: int, size: int) -> Entry:

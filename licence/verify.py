@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any, Literal, NoReturn
 
-from ledger.checkpoint import Checkpoint, parse_checkpoint
+from ledger.checkpoint import Checkpoint, checkpoint_in
 from ledger.commitments import Opening, check_opening
 from ledger.encoding import decode_base64
 from ledger.entry import Entry, parse_entry, parse_time
@@ -319,7 +319,7 @@ def inspect_document(document: Document) -> LicenceReport:
     if not isinstance(item, dict):
         raise MalformedInput("the document's receipt entry is not an object")
     entry = parse_entry(decode_base64(item.get("body"), "receipt entry body"))
-    checkpoint = parse_checkpoint(note.partition("\n\n")[0] + "\n")
+    checkpoint = checkpoint_in(note)
     rotations = document.receipt.get("key_rotations", [])
     return licence_report(
         document, entry, checkpoint, len(rotations) if isinstance(rotations, list) else 0

@@ -39,7 +39,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ledger.checkpoint import Checkpoint, parse_checkpoint
+from ledger.checkpoint import Checkpoint, checkpoint_in
 from ledger.commitments import Opening
 from ledger.errors import LedgerError, MalformedInput
 from ledger.keys import LOG_KEY_ROTATE, LogKeyHistory
@@ -204,7 +204,7 @@ def manifest_text(checkpoint: Checkpoint, history: LogKeyHistory) -> str:
 def checkpoint_lines(ledger: SqlLedger, size: int) -> Iterator[str]:
     """The lines of ``dozvil/checkpoints.jsonl``: every published checkpoint up to ``size``."""
     for note in ledger.checkpoint_notes():
-        cp = parse_checkpoint(note.partition("\n\n")[0] + "\n")
+        cp = checkpoint_in(note)
         if cp.size <= size:
             yield json.dumps({"tree_size": cp.size, "note": note}) + "\n"
 
@@ -337,7 +337,7 @@ class TiledSource:
     def stored_entry_count(self) -> int:
         """An export holds exactly the entries its checkpoint covers (bundles past it are
         never read)."""
-        return parse_checkpoint(self.latest_checkpoint_note().partition("\n\n")[0] + "\n").size
+        return checkpoint_in(self.latest_checkpoint_note()).size
 
     def _load_cases(self) -> dict[str | None, list[int]]:
         if self._cases is None:
